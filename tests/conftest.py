@@ -1,0 +1,24 @@
+"""Test-suite settings: nothing may wait on a network, and shared data is optional."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports huggingface_hub, datasets or transformers (they read these at import time).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """`../shared/data` beside the checkout (benchmark mirrors, corpora); skips where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"needs the shared data folder {SHARED_DATA}, absent on this machine")
+    return SHARED_DATA
