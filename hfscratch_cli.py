@@ -29,7 +29,9 @@ STEPS: dict[str, Step] = {
     "push": Step("Hand-off: render the model card and push the model folder to the Hub", None),
     "finetune": Step("Hand-off: parameter-efficient fine-tuning with PEFT (LoRA)", None),
     "generate": Step("Hand-off: prompt the model: sampling and few-shot templates", None),
-    "quickstart": Step("The main job: every step that exists, end to end, in minutes on a laptop", "hfscratch.quickstart"),
+    "quickstart": Step(
+        "The main job: every step that exists, end to end, in minutes on a laptop", "hfscratch.quickstart"
+    ),
 }
 
 

@@ -157,6 +157,8 @@ def zero_min_gpus(params: float, stage: int, usable_bytes: float) -> int | None:
 
 # -- Arguments -------------------------------------------------------------------------------------------
 
+SIZE_OPTIONS = ("params", "preset", "model_config", "flops", "gpu_hours", "budget_usd")
+
 
 @dataclass
 class PlanArguments:
@@ -168,9 +170,7 @@ class PlanArguments:
         default=None, metadata={"help": "Model preset (gpt2, llama, ...) with --size: counts parameters exactly."}
     )
     size: str = field(default="1b", metadata={"help": "Preset size (tiny, 125m, 350m, 1b, 7b) for --preset."})
-    model_config: str | None = field(
-        default=None, metadata={"help": "A model folder or config.json to count exactly."}
-    )
+    model_config: str | None = field(default=None, metadata={"help": "A model folder or config.json to count exactly."})
     flops: float | None = field(default=None, metadata={"help": "Compute budget in FLOPs, e.g. 1e23."})
     gpu_hours: float | None = field(default=None, metadata={"help": "Compute budget in GPU-hours of --gpu."})
     budget_usd: float | None = field(
@@ -186,9 +186,11 @@ class PlanArguments:
     mfu: float = field(default=0.4, metadata={"help": "Model FLOPs utilisation assumed, as a fraction of peak."})
     num_gpus: int = field(default=1000, metadata={"help": "Cluster size: wall-clock time and purchase cost."})
     rent_usd_per_gpu_hour: list[float] | None = field(
-        default=None, metadata={"help": "Rental price range LOW HIGH in $/GPU-hour (default: per GPU)."}
+        default=None, metadata={"help": "Rental price range LOW HIGH in $/GPU-hour of --gpu (default: per GPU)."}
     )
-    gpu_price_usd: float | None = field(default=None, metadata={"help": "Purchase price of one GPU (default: per GPU)."})
+    gpu_price_usd: float | None = field(
+        default=None, metadata={"help": "Purchase price of one --gpu (default: per GPU)."}
+    )
     pue: float = field(default=1.1, metadata={"help": "Data-centre power usage effectiveness."})
     usd_per_mwh: float = field(default=100.0, metadata={"help": "Electricity price in $/MWh."})
     memory_headroom: float = field(
@@ -199,11 +201,12 @@ class PlanArguments:
     json: bool = field(default=False, metadata={"help": "Print JSON instead of tables."})
 
     def __post_init__(self) -> None:
-        given = [k for k in ("params", "preset", "model_config", "flops", "gpu_hours", "budget_usd") if getattr(self, k)]
+        given = self.sized_by()
+        options = ", ".join(f"--{k}" for k in SIZE_OPTIONS)
         if len(given) > 1:
-            raise RecipeError(f"give one of --params, --preset, --model_config, --flops, --gpu_hours, --budget_usd, not {' and '.join('--' + g for g in given)}")
+            raise RecipeError(f"give one of {options}; got {' and '.join(f'--{k}' for k in given)}")
         if not given and not self.table:
-            raise RecipeError("nothing to plan: give --params (e.g. 1B), --preset, --model_config, --flops, --gpu_hours or --budget_usd, or --table")
+            raise RecipeError(f"nothing to plan: give one of {options} (e.g. --params 1B), or --table")
         for key in ("flops", "gpu_hours", "budget_usd"):
             if getattr(self, key) is not None and getattr(self, key) <= 0:
                 raise RecipeError(f"--{key} must be positive, got {getattr(self, key)}")
@@ -214,9 +217,16 @@ class PlanArguments:
         if self.num_gpus < 1 or self.seq_len < 1:
             raise RecipeError("--num_gpus and --seq_len must be at least 1")
         if self.rent_usd_per_gpu_hour is not None and (
-            len(self.rent_usd_per_gpu_hour) != 2 or not 0 < self.rent_usd_per_gpu_hour[0] <= self.rent_usd_per_gpu_hour[1]
+            len(self.rent_usd_per_gpu_hour) != 2
+            or not 0 < self.rent_usd_per_gpu_hour[0] <= self.rent_usd_per_gpu_hour[1]
         ):
-            raise RecipeError(f"--rent_usd_per_gpu_hour takes LOW HIGH with 0 < LOW <= HIGH, got {self.rent_usd_per_gpu_hour}")
+            raise RecipeError(
+                f"--rent_usd_per_gpu_hour takes LOW HIGH with 0 < LOW <= HIGH, got {self.rent_usd_per_gpu_hour}"
+            )
+
+    def sized_by(self) -> list[str]:
+        """The size options given (a valid plan has at most one)."""
+        return [key for key in SIZE_OPTIONS if getattr(self, key)]
 
 
 # -- Numbers in and out ----------------------------------------------------------------------------------
@@ -233,7 +243,7 @@ def parse_count(text: str, what: str) -> float:
 
 
 def human(x: float, unit: str = "") -> str:
-    """1.2e9 -> '1.20B' (3 significant figures, K/M/B/T suffixes)."""
+    """1.2e9 -> '1.2B', 2.09e12 -> '2.09T' (3 significant figures, K/M/B/T suffixes)."""
     for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(x) >= scale:
             return f"{x / scale:.3g}{suffix}{unit}"
@@ -311,22 +321,30 @@ def resolve_size(args: PlanArguments) -> ModelSize:
             try:
                 config = HFScratchConfig.from_pretrained(args.model_config)
             except (OSError, ValueError) as exc:
-                raise RecipeError(f"--model_config {args.model_config}: not a model folder or config.json ({exc})") from None
+                raise RecipeError(
+                    f"--model_config {args.model_config}: not a model folder or config.json ({exc})"
+                ) from None
             source = f"{args.model_config}, counted exactly"
         return model_size_from_config(config, args.seq_len, source)
     if args.flops:
         budget, why = args.flops, f"compute-optimal for {sci(args.flops)} FLOPs"
     else:
-        hours = args.gpu_hours or args.budget_usd / (sum(rent_range(args)) / 2)
+        hours = args.gpu_hours or args.budget_usd / (sum(rent_range(args, gpu)) / 2)
         budget = hours * 3600 * gpu.peak_tflops * 1e12 * args.mfu
         why = f"compute-optimal for {hours:,.0f} {gpu.name}-hours at {args.mfu:.0%} MFU"
     n = compute_optimal_params(budget)
     return ModelSize(n, why, 6 * n)
 
 
-def rent_range(args: PlanArguments, gpu: GPU | None = None) -> tuple[float, float]:
-    gpu = gpu or GPUS[args.gpu]
-    return tuple(args.rent_usd_per_gpu_hour) if args.rent_usd_per_gpu_hour else gpu.rent_usd_per_hour
+def rent_range(args: PlanArguments, gpu: GPU) -> tuple[float, float]:
+    """The user's price range for their --gpu, the assumed market range for the others."""
+    if args.rent_usd_per_gpu_hour and gpu.name == args.gpu:
+        return tuple(args.rent_usd_per_gpu_hour)
+    return gpu.rent_usd_per_hour
+
+
+def gpu_price(args: PlanArguments, gpu: GPU) -> float:
+    return args.gpu_price_usd if args.gpu_price_usd and gpu.name == args.gpu else gpu.price_usd
 
 
 def cost_on(gpu: GPU, flops: float, args: PlanArguments) -> dict[str, Any]:
@@ -339,7 +357,7 @@ def cost_on(gpu: GPU, flops: float, args: PlanArguments) -> dict[str, Any]:
         "gpu_hours": hours,
         "hours_on_cluster": hours / args.num_gpus,
         "rent_usd": (hours * low, hours * high),
-        "buy_cluster_usd": args.num_gpus * (args.gpu_price_usd or gpu.price_usd),
+        "buy_cluster_usd": args.num_gpus * gpu_price(args, gpu),
         "energy_mwh": mwh,
         "energy_usd": mwh * args.usd_per_mwh,
     }
@@ -351,12 +369,14 @@ def memory_plan(params: float, args: PlanArguments) -> list[dict[str, Any]]:
     plan = []
     for stage in ZERO_STAGES:
         min_gpus = zero_min_gpus(params, stage, usable)
-        plan.append({
-            "zero_stage": stage,
-            "gb_per_gpu_on_cluster": zero_bytes_per_gpu(params, stage, args.num_gpus) / 1e9,
-            "min_gpus": min_gpus,
-            "gb_per_gpu_at_min": zero_bytes_per_gpu(params, stage, min_gpus) / 1e9 if min_gpus else None,
-        })
+        plan.append(
+            {
+                "zero_stage": stage,
+                "gb_per_gpu_on_cluster": zero_bytes_per_gpu(params, stage, args.num_gpus) / 1e9,
+                "min_gpus": min_gpus,
+                "gb_per_gpu_at_min": zero_bytes_per_gpu(params, stage, min_gpus) / 1e9 if min_gpus else None,
+            }
+        )
     return plan
 
 
@@ -415,15 +435,23 @@ def render_plan(plan: dict[str, Any]) -> str:
     a = plan["assumptions"]
     out = [
         f"Model      {human(plan['params'])} parameters ({plan['params_source']})",
-        f"Data       {human(plan['tokens'])} tokens, {plan['tokens_per_param']:.1f} per parameter ({plan['tokens_source']})",
+        f"Data       {human(plan['tokens'])} tokens, {plan['tokens_per_param']:.1f} per parameter "
+        f"({plan['tokens_source']})",
         f"Compute    {sci(plan['flops'])} FLOPs ({plan['flops_formula']})",
         "",
-        f"Cost at {a['mfu']:.0%} MFU on a {a['num_gpus']:,}-GPU cluster (energy = TDP x hours x PUE {a['pue']}, at ${a['usd_per_mwh']:.0f}/MWh):",
+        f"Cost at {a['mfu']:.0%} MFU on a {a['num_gpus']:,}-GPU cluster "
+        f"(energy = TDP x hours x PUE {a['pue']}, at ${a['usd_per_mwh']:.0f}/MWh):",
         format_table(
             [
-                (c["gpu"], f"{c['gpu_hours']:,.0f}", duration(c["hours_on_cluster"]),
-                 f"{dollars(c['rent_usd'][0])} - {dollars(c['rent_usd'][1])}", dollars(c["buy_cluster_usd"]),
-                 num(c["energy_mwh"]), dollars(c["energy_usd"]))
+                (
+                    c["gpu"],
+                    f"{c['gpu_hours']:,.0f}",
+                    duration(c["hours_on_cluster"]),
+                    f"{dollars(c['rent_usd'][0])} - {dollars(c['rent_usd'][1])}",
+                    dollars(c["buy_cluster_usd"]),
+                    num(c["energy_mwh"]),
+                    dollars(c["energy_usd"]),
+                )
                 for c in plan["compute"]
             ],
             ["GPU", "GPU-hours", "wall clock", "rent", "buy cluster", "MWh", "energy $"],
@@ -436,9 +464,12 @@ def render_plan(plan: dict[str, Any]) -> str:
         f"{mem['headroom']:.0%} kept for activations):",
         format_table(
             [
-                (f"ZeRO-{m['zero_stage']}", num(m["gb_per_gpu_on_cluster"]),
-                 m["min_gpus"] if m["min_gpus"] else "does not fit",
-                 num(m["gb_per_gpu_at_min"]) if m["min_gpus"] else "-")
+                (
+                    f"ZeRO-{m['zero_stage']}",
+                    num(m["gb_per_gpu_on_cluster"]),
+                    m["min_gpus"] if m["min_gpus"] else "does not fit",
+                    num(m["gb_per_gpu_at_min"]) if m["min_gpus"] else "-",
+                )
                 for m in mem["stages"]
             ],
             ["stage", f"GB/GPU on {a['num_gpus']:,}", "fewest GPUs", "GB/GPU there"],
@@ -454,8 +485,11 @@ def render_plan(plan: dict[str, Any]) -> str:
         format_table(
             [
                 ("A100-hours", f"{ours['gpu_hours']:,.0f}", f"{r['gpu_hours']:,.0f}"),
-                ("rent", f"{dollars(ours['rent_usd'][0])} - {dollars(ours['rent_usd'][1])}",
-                 f"{dollars(r['rent_usd'][0])} - {dollars(r['rent_usd'][1])}"),
+                (
+                    "rent",
+                    f"{dollars(ours['rent_usd'][0])} - {dollars(ours['rent_usd'][1])}",
+                    f"{dollars(r['rent_usd'][0])} - {dollars(r['rent_usd'][1])}",
+                ),
                 ("energy MWh", num(ours["energy_mwh"]), num(r["energy_mwh"])),
                 ("energy $", dollars(ours["energy_usd"]), dollars(r["energy_usd"])),
                 ("buy 1,000 A100s", "-", dollars(r["buy_cluster_usd"])),
@@ -471,13 +505,26 @@ def render_plan(plan: dict[str, Any]) -> str:
 
 def render_tables() -> str:
     chinchilla = format_table(
-        [(human(r["params"]), sci(r["flops"]), human(r["tokens"]), f"{r['tokens'] / r['params']:.1f}")
-         for r in chinchilla_table()],
+        [
+            (human(r["params"]), sci(r["flops"]), human(r["tokens"]), f"{r['tokens'] / r['params']:.1f}")
+            for r in chinchilla_table()
+        ],
         ["params", "FLOPs", "tokens", "tokens/param"],
     )
     refs = format_table(
-        [(r["name"], human(r["params"]), human(r["tokens"]), r["gpu"], f"{r['gpu_hours']:,.0f}",
-          sci(r["flops"]), f"{r['implied_mfu']:.0%}", r["source"]) for r in reference_table()],
+        [
+            (
+                r["name"],
+                human(r["params"]),
+                human(r["tokens"]),
+                r["gpu"],
+                f"{r['gpu_hours']:,.0f}",
+                sci(r["flops"]),
+                f"{r['implied_mfu']:.0%}",
+                r["source"],
+            )
+            for r in reference_table()
+        ],
         ["run", "params", "tokens", "GPU", "GPU-hours", "FLOPs (6ND)", "MFU", "source"],
     )
     return (
@@ -488,12 +535,14 @@ def render_tables() -> str:
 
 def main(argv: Sequence[str]) -> int:
     (args,) = parse_recipe(
-        [PlanArguments], argv, prog="hfscratch plan",
+        [PlanArguments],
+        argv,
+        prog="hfscratch plan",
         description="Step 0: size a training run: parameters, tokens, FLOPs, GPU-hours, cost, energy, memory.",
     )
     if args.table:
         result: dict[str, Any] = {"chinchilla": chinchilla_table(), "reference_runs": reference_table()}
-        if any(getattr(args, k) for k in ("params", "preset", "model_config", "flops", "gpu_hours", "budget_usd")):
+        if args.sized_by():
             result["plan"] = make_plan(args)
         text = render_tables() + ("\n\n" + render_plan(result["plan"]) if "plan" in result else "")
     else:

@@ -52,7 +52,9 @@ def main(argv: Sequence[str]) -> int:
     if not argv or argv[0].startswith("-"):
         argv = [str(DEFAULT_RECIPE), *argv] if DEFAULT_RECIPE.is_file() else list(argv)
     (args,) = parse_recipe(
-        [QuickstartArguments], argv, prog="hfscratch quickstart",
+        [QuickstartArguments],
+        argv,
+        prog="hfscratch quickstart",
         description="The main job: every step of the kit that exists, end to end, in minutes on a laptop.",
     )
     run_quickstart(args)

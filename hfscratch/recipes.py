@@ -175,7 +175,9 @@ def describe(hint: Any) -> str:
         return "a mapping"
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return "one of " + ", ".join(repr(m.value) for m in hint)
-    name = {bool: "true/false", int: "integer", float: "float", str: "string"}.get(hint, getattr(hint, "__name__", str(hint)))
+    name = {bool: "true/false", int: "integer", float: "float", str: "string"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )
     return f"an {name}" if name[0] in "aeiou" else f"a {name}"
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import hfscratch_cli
-from conftest import REPO
 
+REPO = Path(__file__).resolve().parents[1]
 HFSCRATCH = Path(sys.executable).with_name("hfscratch")  # the console script of this environment
 STEPS = ["plan", "curate", "tokenize", "pretrain", "evaluate", "push", "finetune", "generate", "quickstart"]
 
@@ -82,7 +82,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, recipe, args, expect
 def test_console_script_missing_recipe_file(tmp_path):
     result = run("plan", str(tmp_path / "missing.yaml"))
     assert result.returncode == 2
-    assert result.stderr.strip().endswith("missing.yaml: recipe file not found (expected a YAML file of key: value pairs)")
+    assert result.stderr.strip().endswith(
+        "missing.yaml: recipe file not found (expected a YAML file of key: value pairs)"
+    )
     assert result.stderr.count("\n") == 1 and result.stdout == ""
 
 

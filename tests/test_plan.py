@@ -2,15 +2,15 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
-from conftest import REPO
 
 from hfscratch import plan
 from hfscratch.plan import PlanArguments, make_plan
 from hfscratch.recipes import RecipeError
 
-RECIPES = REPO / "recipes"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 # Hoffmann et al. 2022, Table 3: parameters, FLOPs, tokens (the seed table `plan --table` must reproduce).
 CHINCHILLA_TABLE_3 = [
@@ -72,7 +72,9 @@ def test_rule_of_thumb_matches_the_seed():
 
 
 def test_gpu_hours_rent_and_energy_by_hand():
-    args = PlanArguments(params="1B", mfu=0.5, num_gpus=100, pue=1.2, usd_per_mwh=50, rent_usd_per_gpu_hour=[2.0, 3.0])
+    args = PlanArguments(
+        params="1B", gpu="H100", mfu=0.5, num_gpus=100, pue=1.2, usd_per_mwh=50, rent_usd_per_gpu_hour=[2.0, 3.0]
+    )
     cost = plan.cost_on(plan.GPUS["H100"], 1e21, args)
     hours = 1e21 / (989e12 * 0.5) / 3600
     assert cost["gpu_hours"] == pytest.approx(hours) and hours == pytest.approx(561.7, abs=0.1)
@@ -81,6 +83,10 @@ def test_gpu_hours_rent_and_energy_by_hand():
     assert cost["energy_mwh"] == pytest.approx(hours * 700 * 1.2 / 1e6)
     assert cost["energy_usd"] == pytest.approx(cost["energy_mwh"] * 50)
     assert cost["buy_cluster_usd"] == 100 * plan.GPUS["H100"].price_usd
+    # The price override is for --gpu only; the other GPUs keep their own market range.
+    assert plan.cost_on(plan.GPUS["A100-80GB"], 1e21, args)["rent_usd"][1] / plan.cost_on(
+        plan.GPUS["A100-80GB"], 1e21, args
+    )["gpu_hours"] == pytest.approx(plan.GPUS["A100-80GB"].rent_usd_per_hour[1])
 
 
 def test_zero_memory_matches_the_zero_paper_figure_1():

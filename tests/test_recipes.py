@@ -31,7 +31,9 @@ def write(tmp_path, text, name="recipe.yaml"):
 
 
 def test_recipe_values_reach_the_dataclasses_with_their_types(tmp_path):
-    recipe = write(tmp_path, """
+    recipe = write(
+        tmp_path,
+        """
 hidden_size: 128
 norm_type: layernorm
 output_dir: out
@@ -40,7 +42,8 @@ bf16: true
 sources: [web, docs]
 mixture: {web: 0.7, docs: 0.3}
 warmup: 1                # an int where a float is expected
-""")
+""",
+    )
     model, run = parse_recipe([Model, Run], [recipe], prog="t")
     assert model == Model(hidden_size=128, norm_type="layernorm")
     assert run.learning_rate == 3e-4 and isinstance(run.learning_rate, float)
@@ -51,7 +54,9 @@ warmup: 1                # an int where a float is expected
 
 def test_command_line_overrides_the_recipe_which_overrides_defaults(tmp_path):
     recipe = write(tmp_path, "output_dir: out\nlearning_rate: 0.1\nhidden_size: 32\n")
-    model, run = parse_recipe([Model, Run], [recipe, "--learning_rate", "0.5", "--bf16", "--sources", "a", "b"], prog="t")
+    model, run = parse_recipe(
+        [Model, Run], [recipe, "--learning_rate", "0.5", "--bf16", "--sources", "a", "b"], prog="t"
+    )
     assert run.learning_rate == 0.5 and run.bf16 is True and run.sources == ["a", "b"]
     assert model.hidden_size == 32  # from the recipe
     assert model.norm_type == "rmsnorm"  # the default
@@ -93,7 +98,10 @@ def test_missing_recipe_file(tmp_path):
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["--output_dir", "o", "--learning_rat", "1"], "unknown option '--learning_rat' (did you mean 'learning_rate'?)"),
+        (
+            ["--output_dir", "o", "--learning_rat", "1"],
+            "unknown option '--learning_rat' (did you mean 'learning_rate'?)",
+        ),
         (["--output_dir", "o", "--hidden_size", "big"], "invalid int value: 'big'"),
         (["--output_dir", "o", "stray"], "unexpected argument 'stray'"),
         ([], "required: --output_dir"),
@@ -127,15 +135,18 @@ def test_training_arguments_parse_from_a_recipe(tmp_path):
     """The Trainer's own dataclass goes through the same path (alignment-handbook style recipes)."""
     from transformers import TrainingArguments
 
-    recipe = write(tmp_path, f"""
-output_dir: {tmp_path / 'run'}
+    recipe = write(
+        tmp_path,
+        f"""
+output_dir: {tmp_path / "run"}
 learning_rate: 6.0e-4
 lr_scheduler_type: cosine
 warmup_steps: 10
 max_grad_norm: 1
 use_cpu: true
 report_to: none
-""")
+""",
+    )
     (args,) = parse_recipe([TrainingArguments], [recipe, "--max_steps", "7"], prog="t")
     assert args.learning_rate == 6e-4 and args.max_steps == 7 and args.max_grad_norm == 1.0
     assert args.lr_scheduler_type.value == "cosine"
