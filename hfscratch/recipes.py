@@ -50,18 +50,21 @@ class RecipeParser(HfArgumentParser):
             word = unknown[0]
             what = "unknown option" if word.startswith("-") else "unexpected argument"
             raise RecipeError(f"{what} {word!r}{self._suggest(word.lstrip('-'))}")
-        return tuple(self.parse_args_into_dataclasses(args=overrides, look_for_args_file=False))
+        try:
+            return tuple(self.parse_args_into_dataclasses(args=overrides, look_for_args_file=False))
+        except RecipeError:
+            raise
+        except ValueError as exc:  # a dataclass's own validation, e.g. TrainingArguments.__post_init__
+            raise RecipeError(" ".join(str(exc).split())) from None
 
     # -- reading the YAML file ------------------------------------------------------------------------
 
-    def _fields(self) -> dict[str, tuple[Any, dataclasses.Field]]:
-        """Every recipe key, mapped to its resolved type and dataclass field."""
+    def _fields(self) -> dict[str, Any]:
+        """Every recipe key, mapped to its resolved type."""
         fields = {}
         for dtype in self.dataclass_types:
             hints = typing.get_type_hints(dtype)
-            for field in dataclasses.fields(dtype):
-                if field.init:
-                    fields[field.name] = (hints[field.name], field)
+            fields.update({field.name: hints[field.name] for field in dataclasses.fields(dtype) if field.init})
         return fields
 
     def _read_recipe(self, path: Path) -> dict[str, Any]:
@@ -82,7 +85,7 @@ class RecipeParser(HfArgumentParser):
         for key, value in data.items():
             if key not in fields:
                 raise RecipeError(f"{path}: unknown key {key!r}{self._suggest(str(key))}")
-            hint, _ = fields[key]
+            hint = fields[key]
             try:
                 values[key] = coerce(value, hint)
             except (TypeError, ValueError) as exc:

@@ -150,5 +150,7 @@ report_to: none
     (args,) = parse_recipe([TrainingArguments], [recipe, "--max_steps", "7"], prog="t")
     assert args.learning_rate == 6e-4 and args.max_steps == 7 and args.max_grad_norm == 1.0
     assert args.lr_scheduler_type.value == "cosine"
+    with pytest.raises(RecipeError, match="At most one of fp16 and bf16"):  # the Trainer's own validation, one line
+        parse_recipe([TrainingArguments], [recipe, "--bf16", "--fp16"], prog="t")
     with pytest.raises(RecipeError, match="unknown key 'learning_rte'"):
         parse_recipe([TrainingArguments], [write(tmp_path, "learning_rte: 1\n", "bad.yaml")], prog="t")
