@@ -22,7 +22,9 @@ class Step:
 
 STEPS: dict[str, Step] = {
     "plan": Step("Step 0: size a run: parameters, tokens, FLOPs, GPU-hours, rent/buy cost, energy", "hfscratch.plan"),
-    "curate": Step("Step 1a: curate text with datatrove: quality filters, de-duplication, PII redaction", None),
+    "curate": Step(
+        "Step 1a: curate text with datatrove: quality filters, de-duplication, PII redaction", "hfscratch.curation"
+    ),
     "tokenize": Step("Step 1b: train a BPE tokenizer and pack the curated text into training blocks", None),
     "pretrain": Step("Step 3: pretrain with Trainer + accelerate + DeepSpeed ZeRO", None),
     "evaluate": Step("Step 4: evaluate with lm-eval (ARC, HellaSwag, MMLU, TruthfulQA) and perplexity", None),

@@ -1,0 +1,283 @@
+"""Step 1a: a recipe becomes a chain of datatrove pipelines, run locally or on Slurm.
+
+    filter     sources -> size -> URL -> language -> Gopher repetition/quality -> C4 -> FineWeb -> classifier
+    exact-*    normalised-content hashes (3 stages: signatures, duplicates, filter)
+    minhash-*  near duplicates (4 stages: signatures, buckets, clusters, filter)
+    final      PII redaction -> documents/ (JSONL or Parquet shards)
+
+De-duplication runs before redaction, so documents that differ only in their (redacted) PII are still
+found. Every stage is a datatrove executor with its own logging folder under `logs/`: a run started again
+skips the tasks that completed and redoes the rest, and the chain is the same on one machine and on Slurm.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hfscratch.recipes import RecipeError
+
+# The heuristic filters a recipe can switch on and configure (`filter_options: {c4_quality: {...}}`).
+HEURISTIC_FILTERS = ("gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality")
+
+
+@dataclass
+class CurateArguments:
+    """A curation run: sources, steps and how to execute them."""
+
+    output_dir: str = field(default="runs/curate", metadata={"help": "Run folder: documents/, stats.json, report."})
+    sources: list[dict] = field(
+        default_factory=lambda: [{"type": "python-docs"}],
+        metadata={
+            "help": "Sources (YAML list): {type: text|jsonl|parquet|warc|wet|hf|python-docs, path, tag, weight}."
+        },
+    )
+    output_format: Literal["jsonl", "parquet"] = field(default="jsonl", metadata={"help": "Curated shard format."})
+    # Execution.
+    executor: Literal["local", "slurm"] = field(default="local", metadata={"help": "datatrove executor."})
+    tasks: int = field(default=4, metadata={"help": "Tasks (shards) per stage; files are split between them."})
+    workers: int = field(default=-1, metadata={"help": "Tasks run at once (local: processes); -1 for all."})
+    slurm_partition: str | None = field(default=None, metadata={"help": "Slurm partition (executor: slurm)."})
+    slurm_time: str = field(default="12:00:00", metadata={"help": "Slurm time limit per task."})
+    slurm_cpus_per_task: int = field(default=1, metadata={"help": "Slurm CPUs per task."})
+    slurm_mem_per_cpu_gb: int = field(default=2, metadata={"help": "Slurm memory per CPU in GB."})
+    slurm_venv: str | None = field(default=None, metadata={"help": "Virtual environment the Slurm jobs activate."})
+    # Reading.
+    max_doc_bytes: int = field(default=5_000_000, metadata={"help": "Text files larger than this are skipped."})
+    min_doc_chars: int = field(default=50, metadata={"help": "Shorter documents are dropped."})
+    max_doc_chars: int = field(default=1_000_000, metadata={"help": "Longer documents are dropped."})
+    # Filters.
+    url_filter: bool = field(default=True, metadata={"help": "Block-listed domains and URL words (web only)."})
+    language_filter: bool = field(default=True, metadata={"help": "Keep --languages only (py3langid)."})
+    languages: list[str] = field(default_factory=lambda: ["en"], metadata={"help": "ISO 639-1 codes to keep."})
+    language_threshold: float = field(default=0.65, metadata={"help": "Minimum language probability."})
+    word_tokenizer: Literal["regex", "spacy"] = field(
+        default="regex", metadata={"help": "Word tokenizer of the heuristic filters and MinHash (regex is ~7x faster)."}
+    )
+    gopher_repetition: bool = field(default=True, metadata={"help": "Gopher repetition filter."})
+    gopher_quality: bool = field(default=True, metadata={"help": "Gopher quality filter."})
+    c4_quality: bool = field(default=True, metadata={"help": "C4 quality filter (line-level cleaning too)."})
+    fineweb_quality: bool = field(default=True, metadata={"help": "FineWeb quality filter."})
+    filter_options: dict = field(
+        default_factory=dict, metadata={"help": "Keyword arguments per heuristic filter, e.g. {c4_quality: {...}}."}
+    )
+    quality_classifier: str | None = field(
+        default=None, metadata={"help": "fastText model from `hfscratch curate train-classifier`."}
+    )
+    quality_threshold: float = field(default=0.5, metadata={"help": "Minimum classifier probability of quality."})
+    # De-duplication, then redaction.
+    exact_dedup: bool = field(default=True, metadata={"help": "Drop documents with identical normalised text."})
+    minhash_dedup: bool = field(default=True, metadata={"help": "Drop near duplicates (MinHash LSH)."})
+    minhash_ngrams: int = field(default=5, metadata={"help": "Words per MinHash shingle."})
+    minhash_buckets: int = field(default=14, metadata={"help": "MinHash LSH bands."})
+    minhash_hashes_per_bucket: int = field(default=8, metadata={"help": "MinHash rows per band."})
+    pii_redaction: bool = field(default=True, metadata={"help": "Redact e-mails, IPs, phones, cards, IBANs, secrets."})
+
+    def __post_init__(self) -> None:
+        from hfscratch.curation.sources import SourceSpec
+
+        if not self.sources:
+            raise RecipeError("sources: give at least one source, e.g. [{type: python-docs}]")
+        self.source_specs = [SourceSpec.from_recipe(s, f"sources[{i}]") for i, s in enumerate(self.sources)]
+        tags = [s.tag for s in self.source_specs]
+        if len(set(tags)) != len(tags):
+            raise RecipeError(f"sources: tags must be unique (set `tag:`), got {tags}")
+        if self.tasks < 1:
+            raise RecipeError(f"tasks: expected at least 1, got {self.tasks}")
+        if self.executor == "slurm" and not self.slurm_partition:
+            raise RecipeError("slurm_partition: the slurm executor needs a partition")
+        for name, options in self.filter_options.items():
+            if name not in HEURISTIC_FILTERS or not isinstance(options, dict):
+                raise RecipeError(
+                    f"filter_options.{name}: expected one of {', '.join(HEURISTIC_FILTERS)} mapped to keyword arguments"
+                )
+        if self.quality_classifier and not Path(self.quality_classifier).is_file():
+            raise RecipeError(f"quality_classifier: {self.quality_classifier} does not exist")
+
+
+@dataclass
+class Stage:
+    """One datatrove executor of the chain: a name (its logging folder) and its pipeline steps."""
+
+    name: str
+    steps: list[Any]
+    tasks: int
+
+
+def word_tokenizer(args: CurateArguments) -> Any:
+    from hfscratch.curation.blocks import RegexWordTokenizer
+
+    return RegexWordTokenizer() if args.word_tokenizer == "regex" else "en"
+
+
+def heuristic_filters(args: CurateArguments) -> list[Any]:
+    from datatrove.pipeline.filters import (
+        C4QualityFilter,
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+    )
+
+    classes = {
+        "gopher_repetition": GopherRepetitionFilter,
+        "gopher_quality": GopherQualityFilter,
+        "c4_quality": C4QualityFilter,
+        "fineweb_quality": FineWebQualityFilter,
+    }
+    filters = []
+    for name in HEURISTIC_FILTERS:
+        if not getattr(args, name):
+            continue
+        options = dict(args.filter_options.get(name, {}))
+        accepted = inspect.signature(classes[name]).parameters
+        for key in options:
+            if key not in accepted or key in ("language", "exclusion_writer"):
+                raise RecipeError(f"filter_options.{name}.{key}: not an option of {classes[name].__name__}")
+        if "language" in accepted:
+            options["language"] = word_tokenizer(args)
+        filters.append(classes[name](**options))
+    return filters
+
+
+def build_stages(args: CurateArguments) -> list[Stage]:
+    """The chain of pipelines for a recipe, in order."""
+    from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup.exact_dedup import (
+        ExactDedupConfig,
+        ExactDedupFilter,
+        ExactDedupSignature,
+        ExactFindDedups,
+    )
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+
+    from hfscratch.curation.blocks import (
+        DocumentSizeFilter,
+        LanguageIDFilter,
+        OfflineURLFilter,
+        PIIRedactor,
+        QualityClassifierFilter,
+        normalized_content,
+    )
+    from hfscratch.curation.sources import reading_steps
+
+    out = Path(args.output_dir).resolve()
+    work = out / "work"
+
+    def intermediate(name: str) -> Any:
+        return JsonlWriter(str(work / name), compression=None)
+
+    def read_back(name: str) -> Any:
+        return JsonlReader(str(work / name), compression=None, glob_pattern="*.jsonl")
+
+    steps = [
+        *reading_steps(args.source_specs, args.max_doc_bytes),
+        DocumentSizeFilter(args.min_doc_chars, args.max_doc_chars),
+    ]
+    if args.url_filter and any(s.type in ("warc", "wet", "hf") for s in args.source_specs):
+        steps.append(OfflineURLFilter())
+    if args.language_filter:
+        steps.append(LanguageIDFilter(args.languages, args.language_threshold))
+    steps += heuristic_filters(args)
+    if args.quality_classifier:
+        steps.append(QualityClassifierFilter(str(Path(args.quality_classifier).resolve()), args.quality_threshold))
+    stages = [Stage("filter", [*steps, intermediate("filtered")], args.tasks)]
+    latest = "filtered"
+
+    dedup_filters: list[Any] = []
+    if args.exact_dedup:
+        config = ExactDedupConfig(content_getter=normalized_content)
+        stages += [
+            Stage(
+                "exact-signatures",
+                [read_back(latest), ExactDedupSignature(str(work / "exact-sigs"), config)],
+                args.tasks,
+            ),
+            Stage("exact-duplicates", [ExactFindDedups(str(work / "exact-sigs"), str(work / "exact-dups"), config)], 1),
+        ]
+        dedup_filters.append(ExactDedupFilter(str(work / "exact-dups"), config))
+    if args.minhash_dedup:
+        if dedup_filters:  # MinHash must see the exact-deduplicated documents, in the order its filter reads them
+            stages.append(Stage("exact-filter", [read_back(latest), *dedup_filters, intermediate("exact")], args.tasks))
+            latest, dedup_filters = "exact", []
+        config = MinhashConfig(
+            n_grams=args.minhash_ngrams,
+            num_buckets=args.minhash_buckets,
+            hashes_per_bucket=args.minhash_hashes_per_bucket,
+        )
+        sigs, buckets, clusters = (str(work / f"minhash-{x}") for x in ("sigs", "buckets", "clusters"))
+        stages += [
+            Stage(
+                "minhash-signatures",
+                [read_back(latest), MinhashDedupSignature(sigs, config, language=word_tokenizer(args))],
+                args.tasks,
+            ),
+            Stage("minhash-buckets", [MinhashDedupBuckets(sigs, buckets, config=config)], args.minhash_buckets),
+            Stage("minhash-clusters", [MinhashDedupCluster(buckets, clusters, config=config)], 1),
+        ]
+        dedup_filters.append(MinhashDedupFilter(clusters))
+
+    # Uncompressed JSON lines: gzip stamps the time into its header, and a resumed run must write the
+    # same bytes as an uninterrupted one. Parquet is the compressed choice.
+    writer = (
+        JsonlWriter(str(out / "documents"), compression=None)
+        if args.output_format == "jsonl"
+        else ParquetWriter(str(out / "documents"))
+    )
+    final = [read_back(latest), *dedup_filters, *([PIIRedactor()] if args.pii_redaction else []), writer]
+    stages.append(Stage("final", final, args.tasks))
+    return stages
+
+
+def executors(args: CurateArguments, stages: list[Stage]) -> list[Any]:
+    """One datatrove executor per stage, each depending on the one before."""
+    logs = Path(args.output_dir).resolve() / "logs"
+    chain: list[Any] = []
+    for stage in stages:
+        common = {
+            "pipeline": stage.steps,
+            "tasks": stage.tasks,
+            "logging_dir": str(logs / stage.name),
+            "depends": chain[-1] if chain else None,
+        }
+        if args.executor == "local":
+            from datatrove.executor import LocalPipelineExecutor
+
+            workers = min(args.workers, stage.tasks) if args.workers > 0 else stage.tasks
+            chain.append(LocalPipelineExecutor(workers=workers, **common))
+        else:
+            from datatrove.executor import SlurmPipelineExecutor
+
+            chain.append(
+                SlurmPipelineExecutor(
+                    job_name=f"curate-{stage.name}",
+                    partition=args.slurm_partition,
+                    time=args.slurm_time,
+                    cpus_per_task=args.slurm_cpus_per_task,
+                    mem_per_cpu_gb=args.slurm_mem_per_cpu_gb,
+                    venv_path=str(Path(args.slurm_venv) / "bin" / "activate") if args.slurm_venv else None,
+                    workers=args.workers,
+                    slurm_logs_folder=str(logs / stage.name / "slurm"),
+                    **common,
+                )
+            )
+    return chain
+
+
+def run_curation(args: CurateArguments) -> dict[str, Any] | None:
+    """Run (or, on Slurm, submit) the whole chain; locally, write the stats and report and return the stats."""
+    import time
+
+    from hfscratch.curation.report import write_report
+
+    stages = build_stages(args)
+    chain = executors(args, stages)
+    start = time.perf_counter()
+    chain[-1].run()  # runs (or submits) its dependencies first
+    if args.executor == "slurm":
+        print(f"Submitted {len(chain)} Slurm jobs; launch scripts in {Path(args.output_dir) / 'logs'}/*/")
+        return None
+    return write_report(args, [s.name for s in stages], time.perf_counter() - start)

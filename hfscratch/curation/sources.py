@@ -1,0 +1,304 @@
+"""Sources: where curated text comes from, each tagged (and weighted) for the later mixture.
+
+A recipe lists sources as mappings, e.g. `{type: warc, path: crawl/, tag: web, weight: 0.5}`. Each becomes
+a datatrove reader that stamps `metadata["source"] = tag` on its documents. Readers that datatrove lacks
+(a folder of text files, the embedded Python documentation) are defined here, and every file reader skips
+what it cannot read (binary files, invalid UTF-8, truncated archives), counting each reason in its stats
+and naming the file in a warning, so one bad file never stops a run.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import importlib.metadata
+import re
+import sysconfig
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.extractors import Trafilatura
+from datatrove.pipeline.readers import HuggingFaceDatasetReader, ParquetReader, WarcReader
+from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
+from datatrove.utils.logging import logger
+
+from hfscratch.recipes import RecipeError
+
+SOURCE_TYPES = ("text", "jsonl", "parquet", "warc", "wet", "hf", "python-docs")
+# Which files of a folder each type reads by default (fsspec globs have no {a,b} alternatives). Text
+# sources read every file: binary ones are recognised and skipped.
+DEFAULT_GLOBS: dict[str, str | None] = {
+    "text": None,
+    "jsonl": "**/*.jsonl*",
+    "parquet": "**/*.parquet",
+    "warc": "**/*.warc.gz",
+    "wet": "**/*.wet.gz",
+}
+
+
+@dataclass
+class SourceSpec:
+    """One entry of a recipe's `sources:` list."""
+
+    type: str
+    tag: str = ""  # default: the type, or the file/folder name
+    weight: float = 1.0  # mixture weight for step 1b (tokenize)
+    path: str | None = None  # a folder or a single file, for file-based types
+    glob: str | None = None  # which files in the folder (default: by type, recursive)
+    text_key: str = "text"  # jsonl, parquet, hf
+    id_key: str = "id"
+    dataset: str | None = None  # hf: a Hub id or a local dataset folder
+    config: str | None = None
+    split: str = "train"
+    limit: int = -1  # documents per task, -1 for all
+
+    @classmethod
+    def from_recipe(cls, entry: Any, where: str) -> SourceSpec:
+        """Validate one `sources` entry; errors name it as `where` (e.g. `recipe.yaml: sources[2]`)."""
+        if not isinstance(entry, dict):
+            raise RecipeError(f"{where}: expected a mapping such as {{type: text, path: docs/}}, got {entry!r}")
+        known = {f.name for f in fields(cls)}
+        for key in entry:
+            if key not in known:
+                raise RecipeError(f"{where}: unknown key {key!r}; a source takes {', '.join(sorted(known))}")
+        if entry.get("type") not in SOURCE_TYPES:
+            raise RecipeError(f"{where}.type: expected one of {', '.join(SOURCE_TYPES)}, got {entry.get('type')!r}")
+        spec = cls(**entry)
+        if spec.type in DEFAULT_GLOBS:
+            if not spec.path:
+                raise RecipeError(f"{where}.path: a {spec.type} source needs a path (a folder or a file)")
+            if not Path(spec.path).expanduser().exists():
+                raise RecipeError(f"{where}.path: {spec.path} does not exist")
+        if spec.type == "hf" and not spec.dataset:
+            raise RecipeError(f"{where}.dataset: an hf source needs a dataset (a Hub id or a local folder)")
+        if not isinstance(spec.weight, (int, float)) or spec.weight <= 0:
+            raise RecipeError(f"{where}.weight: expected a positive number, got {spec.weight!r}")
+        spec.tag = spec.tag or (Path(spec.path).stem if spec.path else spec.type)
+        return spec
+
+    def folder_and_glob(self) -> tuple[str, str | None]:
+        """A single file becomes its folder plus its own name as the glob."""
+        path = Path(self.path).expanduser()
+        if path.is_file():
+            return str(path.parent), path.name
+        return str(path), self.glob or DEFAULT_GLOBS[self.type]
+
+
+# -- Readers ----------------------------------------------------------------------------------------------
+
+# What makes a whole file unreadable, by the exceptions that reading it raises.
+_UNREADABLE = (EOFError, OSError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError, ValueError)
+
+
+class SkipUnreadableFiles(BaseDiskReader):
+    """Mixin for file readers: a file that breaks off (truncated gzip or WARC, corrupt bytes) keeps the
+    documents read before the break; the rest is skipped, counted as `skipped_unreadable_file`, and named."""
+
+    def read_file(self, filepath: str) -> DocumentsPipeline:
+        try:
+            yield from super().read_file(filepath)
+        except _UNREADABLE as exc:
+            self.stat_update("skipped_unreadable_file")
+            logger.warning(f"{filepath}: unreadable after some records ({type(exc).__name__}: {exc}); skipped the rest")
+
+
+class TextFileReader(BaseDiskReader):
+    """One document per text or Markdown file; the id is the path relative to the folder."""
+
+    name = "📄 Text files"
+
+    def __init__(self, data_folder: str, glob_pattern: str | None, max_bytes: int, **kwargs) -> None:
+        super().__init__(data_folder, glob_pattern=glob_pattern, **kwargs)
+        self.max_bytes = max_bytes
+
+    def read_file(self, filepath: str) -> DocumentsPipeline:
+        with self.data_folder.open(filepath, "rb") as f:
+            raw = f.read(self.max_bytes + 1)
+        if len(raw) > self.max_bytes:
+            reason = "too_large"
+        elif b"\x00" in raw[:8192]:
+            reason = "binary"
+        else:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                reason = "invalid_utf8"
+            else:
+                document = self.get_document_from_dict({"text": text, "id": filepath}, filepath, 0)
+                if document:
+                    yield document
+                return
+        self.stat_update(f"skipped_{reason}")
+        logger.warning(f"{self.data_folder.resolve_paths(filepath)}: skipped ({reason.replace('_', ' ')})")
+
+
+class JsonlFileReader(SkipUnreadableFiles):
+    """JSON lines (optionally gzip-compressed). A line that is not JSON, or has no text, is skipped and
+    counted; datatrove's `JsonlReader` only logs those."""
+
+    name = "🐿 Jsonl"
+
+    def read_file(self, filepath: str) -> DocumentsPipeline:
+        import json
+
+        compression = "gzip" if filepath.endswith(".gz") else None
+        with self.data_folder.open(filepath, "rt", encoding="utf-8", compression=compression) as f:
+            for line_number, line in enumerate(f):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    self.stat_update("skipped_invalid_json")
+                    logger.warning(f"{filepath}:{line_number + 1}: not JSON, skipped")
+                    continue
+                if not isinstance(record, dict) or not isinstance(record.get(self.text_key), str):
+                    self.stat_update("skipped_no_text")
+                    logger.warning(f"{filepath}:{line_number + 1}: no string {self.text_key!r} field, skipped")
+                    continue
+                document = self.get_document_from_dict(record, filepath, line_number)
+                if document:
+                    yield document
+
+
+class SafeParquetReader(SkipUnreadableFiles, ParquetReader):
+    pass
+
+
+class SafeWarcReader(SkipUnreadableFiles, WarcReader):
+    pass
+
+
+class PythonDocsReader(BaseReader):
+    """The embedded default corpus: the documentation installed with this Python environment.
+
+    Every distribution's README (its metadata description) and licence files, the standard library's
+    reference topics (`pydoc_data.topics`) and its API docstrings (read with `ast`, never imported).
+    Real text by thousands of authors, offline everywhere, and messy like web data: the same licences in
+    hundreds of packages, badges and install boilerplate, URLs and e-mail addresses, other languages.
+    """
+
+    name = "🐍 Python docs"
+    LICENSE_FILE = re.compile(r"(?:^|/)(?:LICEN[CS]E|COPYING|NOTICE)[^/]*$", re.IGNORECASE)
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        for index, (doc_id, kind, load) in enumerate(self.items()):
+            if index % world_size != rank:  # a deterministic shard per task; only its own texts are loaded
+                continue
+            text = load()
+            if not text:
+                continue
+            with self.track_time():
+                document = self.get_document_from_dict({"text": text, "id": doc_id, "kind": kind}, "python-docs", index)
+            if document:
+                self.update_doc_stats(document)
+                yield document
+
+    def items(self) -> Iterator[tuple[str, str, Callable[[], str | None]]]:
+        """(id, kind, loader of the text) for every document, in a fixed order."""
+        yield from self.distribution_docs()
+        yield from self.stdlib_topics()
+        yield from self.stdlib_docstrings()
+
+    def distribution_docs(self) -> Iterator[tuple[str, str, Callable[[], str | None]]]:
+        seen = set()
+        dists = sorted(importlib.metadata.distributions(), key=lambda d: (d.metadata["Name"] or "").lower())
+        for dist in dists:
+            name = dist.metadata["Name"]
+            if not name or name.lower() in seen:
+                continue
+            seen.add(name.lower())
+            yield (
+                f"pypi/{name}/README",
+                "readme",
+                lambda dist=dist: dist.metadata.get_payload() or dist.metadata["Description"],
+            )
+            for file in sorted(dist.files or [], key=str):
+                if self.LICENSE_FILE.search(str(file)):
+                    yield f"pypi/{name}/{file.name}", "license", lambda file=file: read_text_or_none(file)
+
+    @staticmethod
+    def stdlib_topics() -> Iterator[tuple[str, str, Callable[[], str | None]]]:
+        from pydoc_data.topics import topics
+
+        for name in sorted(topics):
+            yield f"stdlib/topics/{name}", "reference", lambda name=name: topics[name]
+
+    @staticmethod
+    def stdlib_docstrings() -> Iterator[tuple[str, str, Callable[[], str | None]]]:
+        stdlib = Path(sysconfig.get_paths()["stdlib"])
+        for path in sorted(stdlib.rglob("*.py")):
+            relative = path.relative_to(stdlib)
+            if relative.parts[0] in ("site-packages", "test", "idlelib", "lib2to3") or "tests" in relative.parts:
+                continue
+            yield f"stdlib/{relative.with_suffix('').as_posix()}", "docstring", lambda path=path: module_docstring(path)
+
+
+def read_text_or_none(file: Any) -> str | None:
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def module_docstring(path: Path) -> str | None:
+    """A module's API documentation, read with `ast` (importing every module would run its code): the module
+    docstring, then each class, function and method with its signature and docstring."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError):
+        return None
+    parts = [ast.get_docstring(tree) or ""]
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            docstring = ast.get_docstring(node)
+            if docstring:
+                signature = "" if isinstance(node, ast.ClassDef) else f"({ast.unparse(node.args)})"
+                kind = "class" if isinstance(node, ast.ClassDef) else "def"
+                parts.append(f"{kind} {node.name}{signature}:\n{docstring}")
+    text = "\n\n".join(p for p in parts if p)
+    return text or None
+
+
+def reader_for(spec: SourceSpec, max_doc_bytes: int) -> PipelineStep:
+    """The datatrove reader of one source. It stamps the source's tag on every document, and carries the
+    tag in its name so that the report can count documents per source."""
+    common = {"default_metadata": {"source": spec.tag}, "limit": spec.limit}
+    if spec.type == "python-docs":
+        reader = PythonDocsReader(**common)
+    elif spec.type == "hf":
+        options = {"split": spec.split} | ({"name": spec.config} if spec.config else {})
+        reader = HuggingFaceDatasetReader(
+            spec.dataset, dataset_options=options, streaming=True, text_key=spec.text_key, id_key=spec.id_key, **common
+        )
+    else:
+        folder, glob = spec.folder_and_glob()
+        keys = {"text_key": spec.text_key, "id_key": spec.id_key}
+        if spec.type == "text":
+            reader = TextFileReader(folder, glob, max_doc_bytes, **common)
+        elif spec.type == "jsonl":
+            reader = JsonlFileReader(folder, glob_pattern=glob, **keys, **common)
+        elif spec.type == "parquet":
+            reader = SafeParquetReader(folder, glob_pattern=glob, **keys, **common)
+        else:  # warc and wet
+            reader = SafeWarcReader(folder, glob_pattern=glob, **common)
+    reader.name = f"{reader.name} [{spec.tag}]"
+    reader.stats.name = str(reader)
+    return reader
+
+
+def reading_steps(specs: list[SourceSpec], max_doc_bytes: int) -> list[PipelineStep]:
+    """Readers for every source, in one pipeline.
+
+    A datatrove reader passes the documents it receives through before its own, so readers chain. WARC
+    sources come first and are followed by the HTML extractor, so that only their pages are extracted;
+    every other source (WET text included) joins after it.
+    """
+    html = [reader_for(s, max_doc_bytes) for s in specs if s.type == "warc"]
+    text = [reader_for(s, max_doc_bytes) for s in specs if s.type != "warc"]
+    return html + ([Trafilatura(favour_precision=True, timeout=5.0)] if html else []) + text
