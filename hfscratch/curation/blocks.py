@@ -198,12 +198,32 @@ def iban_valid(candidate: str) -> bool:
     return 15 <= len(candidate) <= 34 and int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
+def card_valid(candidate: str) -> bool:
+    """A payment card number: an issuer's prefix and length (Visa, Mastercard, Amex, Discover, JCB, Diners)
+    and a valid Luhn check digit. Timestamps and long ids fail one or the other."""
+    digits = re.sub(r"\D", "", candidate)
+    n, prefix2, prefix4 = len(digits), int(digits[:2]), int(digits[:4])
+    issuer = (
+        (digits[0] == "4" and n in (13, 16, 19))
+        or ((51 <= prefix2 <= 55 or 2221 <= prefix4 <= 2720) and n == 16)
+        or (prefix2 in (34, 37) and n == 15)
+        or ((digits.startswith("6011") or prefix2 == 65 or 644 <= int(digits[:3]) <= 649) and n == 16)
+        or (3528 <= prefix4 <= 3589 and n == 16)
+        or ((prefix2 in (36, 38) or 300 <= int(digits[:3]) <= 305) and n == 14)
+    )
+    return issuer and luhn_valid(digits)
+
+
 def ip_valid(candidate: str) -> bool:
+    """An IP address that can point at a machine: not unspecified, loopback, multicast or reserved; and an
+    IPv6 one with at least three groups (reStructuredText's `::` parses as one)."""
     try:
-        ipaddress.ip_address(candidate)
+        ip = ipaddress.ip_address(candidate)
     except ValueError:
         return False
-    return candidate.count(":") >= 2 or candidate.count(".") == 3
+    if ip.is_unspecified or ip.is_loopback or ip.is_multicast or ip.is_reserved or candidate.startswith("0."):
+        return False
+    return ip.version == 4 or len([group for group in candidate.split(":") if group]) >= 3
 
 
 def phone_valid(candidate: str) -> bool:
@@ -215,7 +235,9 @@ def phone_valid(candidate: str) -> bool:
 PII_PATTERNS: list[tuple[str, re.Pattern, Callable[[str], bool] | None]] = [
     (
         "private_key",
-        re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----", re.S),
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[A-Za-z0-9+/=\s:,-]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+        ),
         None,
     ),
     (
@@ -240,14 +262,20 @@ PII_PATTERNS: list[tuple[str, re.Pattern, Callable[[str], bool] | None]] = [
         re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
         lambda s: iban_valid(s.replace(" ", "")),
     ),
-    ("card", re.compile(r"(?<![\d.-])\d(?:[ -]?\d){12,18}(?![\d.-])"), lambda s: luhn_valid(re.sub(r"\D", "", s))),
+    (
+        "card",  # contiguous, or in groups of four (Amex: 4-6-5)
+        re.compile(
+            r"(?<![\d.-])(?:\d{13,19}|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,3})?|\d{4}[ -]\d{6}[ -]\d{4,5})(?![\d.-])"
+        ),
+        card_valid,
+    ),
     (
         "phone",
-        # +CC with any separators, or (area) code, or digits grouped by - or . (spaces alone are too common)
+        # +CC then groups (or 10+ digits), or a (3-digit area) code, or digits grouped by - or .
         re.compile(
             r"(?<![\w+.-])(?:"
-            r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"
-            r"|\(\d{2,4}\)[ .-]?\d{3,4}[ .-]?\d{3,4}"
+            r"\+[1-9]\d{0,2}(?:[ -](?:\(\d{1,4}\)[ -]?)?\d{1,4}(?:[ -]\d{2,8}){1,4}|\d{10,14})"
+            r"|\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"
             r"|\d{2,4}[.-]\d{3,4}[.-]\d{3,4}"
             r")(?![\w.-]*\d)"
         ),

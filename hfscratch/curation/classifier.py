@@ -26,8 +26,8 @@ class ClassifierArguments:
     output: str = field(default="quality.bin", metadata={"help": "Where to save the fastText model."})
     test_fraction: float = field(default=0.2, metadata={"help": "Share of each class held out for accuracy."})
     chunk_chars: int = field(default=2000, metadata={"help": "Split long documents into examples of this size."})
-    epoch: int = field(default=10, metadata={"help": "fastText epochs."})
-    lr: float = field(default=0.5, metadata={"help": "fastText learning rate."})
+    epoch: int = field(default=25, metadata={"help": "fastText epochs."})
+    lr: float = field(default=1.0, metadata={"help": "fastText learning rate."})
     word_ngrams: int = field(default=2, metadata={"help": "fastText word n-grams."})
     seed: int = field(default=0, metadata={"help": "Seed for the held-out split."})
 
@@ -86,9 +86,20 @@ def train_classifier(args: ClassifierArguments) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as f:
         f.writelines(f"{label} {text}\n" for label, text in train)
         f.flush()
-        model = fasttext.train_supervised(
-            input=f.name, epoch=args.epoch, lr=args.lr, wordNgrams=args.word_ngrams, seed=args.seed, thread=1, verbose=0
-        )
+        try:
+            model = fasttext.train_supervised(
+                input=f.name,
+                epoch=args.epoch,
+                lr=args.lr,
+                wordNgrams=args.word_ngrams,
+                seed=args.seed,
+                thread=1,
+                verbose=0,
+            )
+        except RuntimeError as exc:  # fastText stops with "Encountered NaN" when the learning rate is too high
+            raise RecipeError(
+                f"--lr {args.lr}: fastText training diverged ({exc}); try a lower learning rate"
+            ) from None
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     model.save_model(args.output)
     scorer = QualityClassifierFilter(args.output)

@@ -1,0 +1,35 @@
+"""Shared helpers for the curation tests: run the real datatrove pipeline on a planted corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hfscratch.curation.pipeline import CurateArguments, run_curation
+
+ALL_STEPS_OFF = {
+    "url_filter": False,
+    "language_filter": False,
+    "gopher_repetition": False,
+    "gopher_quality": False,
+    "c4_quality": False,
+    "fineweb_quality": False,
+    "exact_dedup": False,
+    "minhash_dedup": False,
+    "pii_redaction": False,
+}
+
+
+@pytest.fixture
+def curate(tmp_path: Path):
+    """curate(sources, **steps) runs the pipeline in-process (2 tasks, 1 worker) with only `steps` switched on."""
+
+    def run(sources: list[dict], **options) -> tuple[Path, dict]:
+        out = tmp_path / "run"
+        args = CurateArguments(
+            output_dir=str(out), sources=sources, tasks=2, workers=1, min_doc_chars=1, **(ALL_STEPS_OFF | options)
+        )
+        return out, run_curation(args)
+
+    return run
