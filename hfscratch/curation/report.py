@@ -44,9 +44,14 @@ def value(step: dict[str, Any], key: str) -> float:
     return step["stats"].get(key, {}).get("total", 0)
 
 
+# datatrove names its dedup filters after their stage; the report names them after what they do.
+DEDUP_LABELS = {"exact-deduplication stage 3": "Exact dedup", "MinHash stage 4": "MinHash near-dedup"}
+
+
 def label(step_name: str) -> str:
     """'🔻 - FILTER: 🍷 FineWeb Quality' -> 'FineWeb Quality' (emoji break tables and plot fonts)."""
-    return re.sub(r"^[^\w(]+", "", step_name.split(": ", 1)[-1]).strip()
+    name = re.sub(r"^[^\w(]+", "", step_name.split(": ", 1)[-1]).strip()
+    return DEDUP_LABELS.get(name, name)
 
 
 def build_funnel(stages: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -76,6 +81,8 @@ def build_funnel(stages: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str
             docs_in = value(step, "total")
             docs_out = value(step, "forwarded") if "forwarded" in stats else docs_in - value(step, "dropped")
             reasons = {k.removeprefix("dropped_"): v for k, v in counters.items() if k.startswith("dropped_")}
+            if not reasons and docs_out < docs_in:  # the dedup filters drop without a reason: duplication is it
+                reasons = {"duplicate": docs_in - docs_out}
             rows.append(
                 {
                     "stage": stage_name,
@@ -170,6 +177,7 @@ def render_table(funnel: list[dict[str, Any]]) -> str:
             for r in funnel
         ],
         ["step", "docs in", "docs out", "Mchars in", "Mchars out", "top removal reasons"],
+        align="lrrrrl",
     )
 
 

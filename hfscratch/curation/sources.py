@@ -137,7 +137,7 @@ class TextFileReader(BaseDiskReader):
         logger.warning(f"{self.data_folder.resolve_paths(filepath)}: skipped ({reason.replace('_', ' ')})")
 
 
-class JsonlFileReader(SkipUnreadableFiles):
+class JsonlLineReader(BaseDiskReader):
     """JSON lines (optionally gzip-compressed). A line that is not JSON, or has no text, is skipped and
     counted; datatrove's `JsonlReader` only logs those."""
 
@@ -162,6 +162,10 @@ class JsonlFileReader(SkipUnreadableFiles):
                 document = self.get_document_from_dict(record, filepath, line_number)
                 if document:
                     yield document
+
+
+class SafeJsonlReader(SkipUnreadableFiles, JsonlLineReader):
+    pass
 
 
 class SafeParquetReader(SkipUnreadableFiles, ParquetReader):
@@ -282,7 +286,7 @@ def reader_for(spec: SourceSpec, max_doc_bytes: int) -> PipelineStep:
         if spec.type == "text":
             reader = TextFileReader(folder, glob, max_doc_bytes, **common)
         elif spec.type == "jsonl":
-            reader = JsonlFileReader(folder, glob_pattern=glob, **keys, **common)
+            reader = SafeJsonlReader(folder, glob_pattern=glob, **keys, **common)
         elif spec.type == "parquet":
             reader = SafeParquetReader(folder, glob_pattern=glob, **keys, **common)
         else:  # warc and wet
