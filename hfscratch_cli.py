@@ -25,7 +25,9 @@ STEPS: dict[str, Step] = {
     "curate": Step(
         "Step 1a: curate text with datatrove: quality filters, de-duplication, PII redaction", "hfscratch.curation"
     ),
-    "tokenize": Step("Step 1b: train a BPE tokenizer and pack the curated text into training blocks", None),
+    "tokenize": Step(
+        "Step 1b: train a BPE tokenizer and pack the curated text into training blocks", "hfscratch.tokenization.cli"
+    ),
     "pretrain": Step("Step 3: pretrain with Trainer + accelerate + DeepSpeed ZeRO", None),
     "evaluate": Step("Step 4: evaluate with lm-eval (ARC, HellaSwag, MMLU, TruthfulQA) and perplexity", None),
     "push": Step("Hand-off: render the model card and push the model folder to the Hub", None),

@@ -1,0 +1,129 @@
+"""Tokens per second of step 1b's tokenize + pack, against a plain `datasets.map` with the same tokenizer.
+
+The reference is what transformers' `run_clm.py` example does: `map(tokenizer(texts), batched=True)`, then
+a second `map` that concatenates each batch and cuts it into blocks. Both write Arrow files to a fresh cache
+and use the same worker count. The fixed corpus is the documentation installed with this Python
+environment (every distribution's description and the standard library's `pydoc_data.topics`), repeated
+`--copies` times; nothing is downloaded.
+
+    python benchmarks/tokenize_throughput.py [--copies 4] [--num_proc 2] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import chain
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pydoc_data.topics  # noqa: E402
+
+import datasets  # noqa: E402
+from datasets import Dataset  # noqa: E402
+
+from hfscratch.tokenization.arguments import TokenizeArguments  # noqa: E402
+from hfscratch.tokenization.packing import pack, tokenize_documents  # noqa: E402
+from hfscratch.tokenization.tokenizer import encoding_backend, train_tokenizer  # noqa: E402
+
+
+def documentation_corpus(copies: int) -> Dataset:
+    descriptions = sorted(
+        (dist.metadata["Name"] or "", dist.metadata.get_payload() or dist.metadata["Description"] or "")
+        for dist in importlib.metadata.distributions()
+    )
+    texts = [text for _, text in descriptions if text.strip()] + sorted(pydoc_data.topics.topics.values())
+    texts = texts * copies
+    return Dataset.from_dict(
+        {"text": texts, "id": [str(i) for i in range(len(texts))], "source": ["docs"] * len(texts)}
+    )
+
+
+def reference(corpus: Dataset, tokenizer, block_size: int, num_proc: int) -> int:
+    """run_clm.py: tokenize, then group each batch's concatenation into blocks (dropping each batch's tail)."""
+    tokenized = corpus.map(lambda b: tokenizer(b["text"]), batched=True, num_proc=num_proc, remove_columns=["text"])
+
+    def group_texts(examples: dict) -> dict:
+        concatenated = list(chain.from_iterable(examples["input_ids"]))
+        total = len(concatenated) // block_size * block_size
+        return {"input_ids": [concatenated[i : i + block_size] for i in range(0, total, block_size)]}
+
+    blocks = tokenized.map(group_texts, batched=True, num_proc=num_proc, remove_columns=tokenized.column_names)
+    return len(blocks) * block_size
+
+
+def ours(corpus: Dataset, tokenizer, block_size: int, num_proc: int, cache_dir: str) -> int:
+    tokenized = tokenize_documents(corpus, encoding_backend(tokenizer), tokenizer.eos_token_id, 0.0, num_proc)
+    blocks = pack(tokenized, block_size, tokenizer.pad_token_id, cache_dir)
+    return len(blocks) * block_size
+
+
+@dataclass
+class Timing:
+    tokens: int
+    wall_s: float
+    cpu_s: float  # this process and its map workers
+
+    @property
+    def rate(self) -> float:
+        return self.tokens / self.wall_s
+
+
+def measure(run: Callable[[str], int]) -> Timing:
+    """One run in a fresh cache folder (nothing reused)."""
+    with tempfile.TemporaryDirectory() as cache:
+        datasets.config.HF_DATASETS_CACHE = cache
+        cpu_before, start = cpu_seconds(), time.perf_counter()
+        tokens = run(cache)
+        return Timing(tokens, time.perf_counter() - start, cpu_seconds() - cpu_before)
+
+
+def cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=4)
+    parser.add_argument("--vocab_size", type=int, default=8192)
+    parser.add_argument("--block_size", type=int, default=1024)
+    parser.add_argument("--num_proc", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=2)
+    options = parser.parse_args()
+    datasets.disable_progress_bars()
+    datasets.disable_caching()  # every map recomputes; files still go to the (fresh) cache folder
+
+    corpus_dir = tempfile.TemporaryDirectory()
+    documentation_corpus(options.copies).save_to_disk(corpus_dir.name)
+    corpus = datasets.load_from_disk(corpus_dir.name)  # on disk, as a real corpus is: maps write Arrow files
+    characters = sum(map(len, corpus["text"]))
+    one_copy = corpus["text"][: len(corpus) // options.copies]
+    tokenizer = train_tokenizer(iter([one_copy]), TokenizeArguments(corpus=".", vocab_size=options.vocab_size))
+    print(f"corpus: {len(corpus):,} documents, {characters / 1e6:.1f}M characters; BPE of {len(tokenizer):,} tokens")
+    print(f"workers: {options.num_proc}; block size {options.block_size}; best of {options.repeats} alternated runs")
+
+    runs: dict[str, list[Timing]] = {"reference": [], "ours": []}
+    for _ in range(options.repeats):  # alternated, so both see the same load from other processes
+        runs["reference"].append(measure(lambda _: reference(corpus, tokenizer, options.block_size, options.num_proc)))
+        runs["ours"].append(measure(lambda cache: ours(corpus, tokenizer, options.block_size, options.num_proc, cache)))
+    best = {name: max(timings, key=lambda t: t.rate) for name, timings in runs.items()}
+    labels = {"reference": "reference (datasets.map + group_texts)", "ours": "hfscratch tokenize + pack"}
+    for name, timing in best.items():
+        print(
+            f"{labels[name]:<40} {timing.rate / 1e6:.2f}M tokens/s, {timing.tokens / timing.cpu_s / 1e6:.2f}M tokens "
+            f"per CPU-second ({timing.tokens:,} tokens in blocks, {timing.wall_s:.1f} s)"
+        )
+    print(f"ratio: {best['ours'].rate / best['reference'].rate:.2f}x the reference's tokens/s")
+    print(f"load average during the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()

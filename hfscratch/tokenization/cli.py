@@ -1,0 +1,47 @@
+"""`hfscratch tokenize RECIPE.yaml [--key value ...]`: train a tokenizer and pack the corpus into blocks."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from hfscratch.recipes import parse_recipe
+from hfscratch.tokenization.arguments import TokenizeArguments
+from hfscratch.tokenization.pipeline import run_tokenize
+
+
+def summarize(stats: dict) -> str:
+    """A few lines for the terminal; stats.json has everything."""
+    tokenizer = stats["tokenizer"]
+    lines = [
+        f"tokenizer: {tokenizer['path']} ({tokenizer['type']}, {tokenizer['vocab_size']:,} tokens)",
+        f"documents: {stats['documents']:,}; blocks of {stats['block_size']} tokens: "
+        + ", ".join(f"{split} {stats[split]['blocks']:,}" for split in ("train", "validation")),
+    ]
+    for tag, source in stats["sources"].items():
+        lines.append(
+            f"  {tag}: {source['documents']:,} docs, {source['tokens']:,} tokens, "
+            f"{source['characters_per_token']} chars/token, weight {source['weight']}, "
+            f"share {source['realised_share']:.2%} (requested {source['requested_share']:.2%})"
+        )
+    for name, report in stats.get("decontamination", {}).get("benchmarks", {}).items():
+        lines.append(
+            f"  {name}: {report['documents_flagged']:,} documents flagged, {report['ngram_hits']:,} n-gram hits, "
+            f"{report['items_found']:,} of {report['items']:,} items found"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    (args,) = parse_recipe(
+        [TokenizeArguments],
+        argv,
+        prog="hfscratch tokenize",
+        description="Step 1b: train a BPE tokenizer, decontaminate, and pack the corpus into train/validation blocks.",
+    )
+    print(summarize(run_tokenize(args)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
