@@ -41,7 +41,7 @@ class RecipeParser(HfArgumentParser):
         argv = list(argv)
         if argv and not argv[0].startswith("-"):
             recipe_path, overrides = Path(argv[0]), argv[1:]
-            for key, value in self._read_recipe(recipe_path).items():
+            for key, value in self.read_recipe_file(recipe_path).items():
                 self._use_as_default(key, value)
         else:
             overrides = argv
@@ -67,7 +67,8 @@ class RecipeParser(HfArgumentParser):
             fields.update({field.name: hints[field.name] for field in dataclasses.fields(dtype) if field.init})
         return fields
 
-    def _read_recipe(self, path: Path) -> dict[str, Any]:
+    def read_recipe_file(self, path: Path) -> dict[str, Any]:
+        """The recipe's values, checked against the dataclasses' keys and types."""
         if not path.is_file():
             raise RecipeError(f"{path}: recipe file not found (expected a YAML file of key: value pairs)")
         try:
@@ -196,3 +197,8 @@ def parse_recipe(
         allow_abbrev=False,  # a typo that happens to be a prefix of a key must not set that key
     )
     return parser.parse_recipe_and_args(argv)
+
+
+def read_recipe(path: str | Path, *dataclass_types: type) -> dict[str, Any]:
+    """A recipe file's values, checked like `parse_recipe` checks them, for code that adjusts a recipe."""
+    return RecipeParser(dataclass_types).read_recipe_file(Path(path))

@@ -94,10 +94,14 @@ def test_console_script_plans_from_a_recipe_with_overrides():
     assert '"num_gpus": 512' in result.stdout and '"params": 10000000000.0' in result.stdout
 
 
-def test_quickstart_runs_the_steps_that_exist(tmp_path):
+@pytest.mark.slow
+def test_quickstart_runs_the_steps_that_exist_and_reuses_them(tmp_path):
     result = run("quickstart", "--out", str(tmp_path / "qs"), "--target_params", "7B")
     assert result.returncode == 0, result.stderr
-    assert "7B parameters" in result.stdout
     report = (tmp_path / "qs" / "report.md").read_text()
-    assert "Step 0: plan" in report and "pretrain: not built yet" in report
+    assert "Step 0: plan for 7B parameters" in report and "pretrain: not built yet" in report
     assert '"params": 7000000000.0' in (tmp_path / "qs" / "plan.json").read_text()
+    assert (tmp_path / "qs" / "curate" / "funnel.png").is_file()
+    assert (tmp_path / "qs" / "tokenize" / "tokenizer" / "tokenizer.json").is_file()
+    again = run("quickstart", "--out", str(tmp_path / "qs"))
+    assert again.returncode == 0 and again.stdout.count("already complete") == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import hashlib
 import importlib.metadata
 import re
 import sysconfig
@@ -192,7 +193,9 @@ class PythonDocsReader(BaseReader):
         if data:
             yield from data
         for index, (doc_id, kind, load) in enumerate(self.items()):
-            if index % world_size != rank:  # a deterministic shard per task; only its own texts are loaded
+            # Shard by the id, not the position: worker processes can see slightly different environments
+            # (sys.path, the working directory), and a shifted list must not hand a document to two tasks.
+            if int(hashlib.md5(doc_id.encode()).hexdigest(), 16) % world_size != rank:
                 continue
             text = load()
             if not text:
@@ -224,7 +227,7 @@ class PythonDocsReader(BaseReader):
             )
             for file in sorted(dist.files or [], key=str):
                 if self.LICENSE_FILE.search(str(file)):
-                    yield f"pypi/{name}/{file.name}", "license", lambda file=file: read_text_or_none(file)
+                    yield f"pypi/{name}/{file.as_posix()}", "license", lambda file=file: read_text_or_none(file)
 
     @staticmethod
     def stdlib_topics() -> Iterator[tuple[str, str, Callable[[], str | None]]]:

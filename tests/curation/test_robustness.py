@@ -170,3 +170,18 @@ def test_web_recipe_on_real_warc_files(tmp_path, shared_data, curate):
     assert all(r["metadata"]["url"].startswith("http") for r in documents if r["metadata"]["source"] == "web")
     assert all("<html" not in r["text"].lower() for r in documents)  # Trafilatura extracted the text
     assert stats["sources"]["wet"]["documents_read"] >= 1
+
+
+@pytest.mark.slow
+def test_python_docs_shards_partition_the_corpus():
+    """Tasks split the embedded corpus by document id: every document in exactly one task."""
+    from hfscratch.curation.sources import PythonDocsReader
+
+    def ids(rank: int, world_size: int) -> list[str]:
+        return [doc.id for doc in PythonDocsReader(limit=-1).run(rank=rank, world_size=world_size)]
+
+    everything = ids(0, 1)
+    shards = [ids(rank, 3) for rank in range(3)]
+    assert len(everything) > 500 and len(set(everything)) == len(everything)
+    assert sorted(sum(shards, [])) == sorted(everything)
+    assert all(shards)
