@@ -26,9 +26,7 @@ def test_language_filter_removes_other_languages_and_keeps_english(tmp_path, cur
     kept = {r["id"] for r in read_output(out)}
     english_removed = sum(f"en/{k}" not in kept for k in english) / len(english)
     others_removed = sum(f"xx/{k}" not in kept for k in others) / len(others)
-    print(
-        f"English documents removed {english_removed:.1%} of {len(english)}, others {others_removed:.1%} of {len(others)}"
-    )
+    print(f"removed: English {english_removed:.1%} of {len(english)}, others {others_removed:.1%} of {len(others)}")
     assert others_removed >= 0.95
     assert english_removed < 0.02
     for record in read_output(out):

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from curation_corpora import dedup_corpus, read_output, write_jsonl
+
 from hfscratch.curation.pipeline import CurateArguments
 from hfscratch.recipes import RecipeError
 
