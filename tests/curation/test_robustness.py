@@ -185,3 +185,11 @@ def test_python_docs_shards_partition_the_corpus():
     assert len(everything) > 500 and len(set(everything)) == len(everything)
     assert sorted(sum(shards, [])) == sorted(everything)
     assert all(shards)
+
+
+def test_hf_dataset_source_reads_a_local_mirror(shared_data, curate):
+    arc = shared_data / "benchmarks" / "allenai" / "ai2_arc"
+    source = {"type": "hf", "dataset": str(arc), "config": "ARC-Easy", "split": "validation", "text_key": "question"}
+    out, stats = curate([source | {"tag": "arc"}])
+    documents = read_output(out)
+    assert len(documents) == 570 and all(d["metadata"]["source"] == "arc" for d in documents)
