@@ -164,3 +164,19 @@ def test_main_reads_the_shipped_recipes(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["params"] == 50.6e9 and result["tokens"] == 569e9
     assert result["assumptions"]["num_gpus"] == 512
+
+
+def test_preset_sizes_are_counted_exactly():
+    """A preset is counted on the meta device: the same count as the real model, and Llama 2 7B's own."""
+    from hfscratch.models.hfscratch import HFScratchConfig, HFScratchForCausalLM
+
+    tiny = make_plan(PlanArguments(preset="llama", size="tiny", seq_len=256))
+    model = HFScratchForCausalLM(HFScratchConfig.from_preset("llama", size="tiny"))
+    assert tiny["params"] == model.num_parameters()
+    assert tiny["flops"] / tiny["tokens"] == pytest.approx(model.flops_per_token(256))
+    assert make_plan(PlanArguments(preset="llama", size="7b"))["params"] == 6_738_415_616  # meta-llama/Llama-2-7b
+
+
+def test_unknown_preset_is_a_one_line_error():
+    with pytest.raises(RecipeError, match="--preset nope --size 1b: .*choose one of"):
+        make_plan(PlanArguments(preset="nope"))
