@@ -28,7 +28,7 @@ STEPS: dict[str, Step] = {
     "tokenize": Step(
         "Step 1b: train a BPE tokenizer and pack the curated text into training blocks", "hfscratch.tokenization.cli"
     ),
-    "pretrain": Step("Step 3: pretrain with Trainer + accelerate + DeepSpeed ZeRO", None),
+    "pretrain": Step("Step 3: pretrain with Trainer + accelerate + DeepSpeed ZeRO", "hfscratch.training.pretrain"),
     "evaluate": Step("Step 4: evaluate with lm-eval (ARC, HellaSwag, MMLU, TruthfulQA) and perplexity", None),
     "push": Step("Hand-off: render the model card and push the model folder to the Hub", None),
     "finetune": Step("Hand-off: parameter-efficient fine-tuning with PEFT (LoRA)", None),

@@ -157,7 +157,7 @@ def zero_min_gpus(params: float, stage: int, usable_bytes: float) -> int | None:
 
 # -- Arguments -------------------------------------------------------------------------------------------
 
-SIZE_OPTIONS = ("params", "preset", "model_config", "flops", "gpu_hours", "budget_usd")
+SIZE_OPTIONS = ("params", "preset", "model_config", "pretrain_recipe", "flops", "gpu_hours", "budget_usd")
 
 
 @dataclass
@@ -171,6 +171,10 @@ class PlanArguments:
     )
     size: str = field(default="1b", metadata={"help": "Preset size (tiny, 125m, 350m, 1b, 7b) for --preset."})
     model_config: str | None = field(default=None, metadata={"help": "A model folder or config.json to count exactly."})
+    pretrain_recipe: str | None = field(
+        default=None,
+        metadata={"help": "A pretrain recipe (recipes/pretrain/*.yaml): its model counted exactly, its train_tokens."},
+    )
     flops: float | None = field(default=None, metadata={"help": "Compute budget in FLOPs, e.g. 1e23."})
     gpu_hours: float | None = field(default=None, metadata={"help": "Compute budget in GPU-hours of --gpu."})
     budget_usd: float | None = field(
@@ -290,9 +294,10 @@ class ModelSize:
     source: str
     flops_per_token: float  # 6N, plus the attention term when the shape is known
     flops_formula: str = "6ND"
+    tokens: float | None = None  # fixed by the source (a recipe's train_tokens), else compute-optimal
 
 
-def model_size_from_config(config: Any, seq_len: int, source: str) -> ModelSize:
+def model_size_from_config(config: Any, seq_len: int, source: str, tokens: float | None = None) -> ModelSize:
     """Exact parameter count and FLOPs per token of an `HFScratchConfig`, without allocating weights."""
     import torch
 
@@ -300,7 +305,30 @@ def model_size_from_config(config: Any, seq_len: int, source: str) -> ModelSize:
 
     with torch.device("meta"):
         model = HFScratchForCausalLM(config)
-    return ModelSize(model.num_parameters(), source, model.flops_per_token(seq_len), "(6N + 12*L*d_attn*T) * D")
+    formula = f"(6N + 12*L*d_attn*{seq_len}) * D"
+    return ModelSize(model.num_parameters(), source, model.flops_per_token(seq_len), formula, tokens)
+
+
+def model_size_from_pretrain_recipe(path: str, seq_len: int) -> ModelSize:
+    """The model a pretrain recipe builds (preset, size, overrides, or the model it continues) and its tokens."""
+    from dataclasses import fields
+
+    from hfscratch.models.hfscratch import HFScratchConfig
+    from hfscratch.recipes import read_recipe
+    from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
+
+    values = read_recipe(path, ModelArguments, DataArguments, PretrainingArguments)
+    model_args = ModelArguments(**{f.name: values[f.name] for f in fields(ModelArguments) if f.name in values})
+    try:
+        if model_args.model_name_or_path:
+            config = HFScratchConfig.from_pretrained(model_args.model_name_or_path)
+        else:
+            config = HFScratchConfig.from_preset(
+                model_args.model_preset, size=model_args.model_size, **model_args.overrides()
+            )
+    except (OSError, ValueError) as exc:
+        raise RecipeError(f"{path}: the model it describes cannot be built ({exc})") from None
+    return model_size_from_config(config, seq_len, f"{path}, counted exactly", values.get("train_tokens"))
 
 
 def resolve_size(args: PlanArguments) -> ModelSize:
@@ -327,6 +355,8 @@ def resolve_size(args: PlanArguments) -> ModelSize:
                 ) from None
             source = f"{args.model_config}, counted exactly"
         return model_size_from_config(config, args.seq_len, source)
+    if args.pretrain_recipe:
+        return model_size_from_pretrain_recipe(args.pretrain_recipe, args.seq_len)
     if args.flops:
         budget, why = args.flops, f"compute-optimal for {sci(args.flops)} FLOPs"
     else:
@@ -400,13 +430,13 @@ def make_plan(args: PlanArguments) -> dict[str, Any]:
     """Everything `hfscratch plan` prints, as plain data (the --json output)."""
     size = resolve_size(args)
     n = size.params
-    tokens = parse_count(args.tokens, "tokens") if args.tokens else compute_optimal_tokens(n)
+    tokens = parse_count(args.tokens, "tokens") if args.tokens else size.tokens or compute_optimal_tokens(n)
     flops = size.flops_per_token * tokens
     return {
         "params": n,
         "params_source": size.source,
         "tokens": tokens,
-        "tokens_source": "given" if args.tokens else CHINCHILLA_SOURCE,
+        "tokens_source": "given" if args.tokens else "the recipe's train_tokens" if size.tokens else CHINCHILLA_SOURCE,
         "tokens_per_param": tokens / n,
         "flops": flops,
         "flops_formula": size.flops_formula,

@@ -180,3 +180,11 @@ def test_preset_sizes_are_counted_exactly():
 def test_unknown_preset_is_a_one_line_error():
     with pytest.raises(RecipeError, match="--preset nope --size 1b: .*choose one of"):
         make_plan(PlanArguments(preset="nope"))
+
+
+@pytest.mark.parametrize("recipe, params, tokens", [("125m", 134e6, 2.5e9), ("7b", 6.74e9, 140e9)])
+def test_plan_prices_the_pretrain_recipes(recipe, params, tokens):
+    result = make_plan(PlanArguments(pretrain_recipe=str(RECIPES / "pretrain" / f"{recipe}.yaml"), gpu="H100"))
+    assert result["params"] == pytest.approx(params, rel=0.01)
+    assert result["tokens"] == tokens and result["tokens_source"] == "the recipe's train_tokens"
+    assert result["flops"] > 6 * result["params"] * tokens  # 6ND plus the attention term

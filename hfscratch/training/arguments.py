@@ -1,0 +1,121 @@
+"""The keys of a pretrain recipe (`recipes/pretrain/*.yaml`): the model, the data and `TrainingArguments`.
+
+Model and data keys follow transformers' `run_clm.py` (`model_name_or_path`, `config_overrides`); the
+training keys are `transformers.TrainingArguments` fields spelled as the Trainer spells them, with
+pretraining defaults (cosine decay to 10% of the peak rate, AdamW betas (0.9, 0.95), weight decay 0.1,
+clipping at 1.0, token counting) and a few keys of our own: the batch in tokens, its ramp, the stability
+guard and the device peak for MFU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import TrainingArguments
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "A model folder to continue training from (instead of a preset)."}
+    )
+    model_preset: str = field(default="llama", metadata={"help": "gpt2, llama, vaswani, bloom or t5."})
+    model_size: str = field(default="tiny", metadata={"help": "tiny, 125m, 350m, 1b or 7b."})
+    config_overrides: str | None = field(
+        default=None,
+        metadata={
+            "help": "Config fields over the preset, e.g. 'hidden_size=256,num_hidden_layers=4,residual_dropout=0.1'."
+        },
+    )
+    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa (default), eager, ..."})
+
+    def overrides(self) -> dict[str, Any]:
+        """`config_overrides` as typed values: 'a=1,b=0.1,c=true,d=silu' -> {'a': 1, 'b': 0.1, 'c': True, ...}."""
+        import yaml
+
+        pairs = {}
+        for item in filter(None, (self.config_overrides or "").split(",")):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"key 'config_overrides': expected key=value pairs separated by commas, got {item!r}")
+            pairs[key.strip()] = yaml.safe_load(value.strip())  # YAML scalars: ints, floats, booleans, null
+        return pairs
+
+
+@dataclass
+class DataArguments:
+    data_dir: str = field(
+        metadata={"help": "A `hfscratch tokenize` output folder: packed/ (train, validation) and tokenizer/."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate on at most this many validation blocks (cheaper evaluations)."}
+    )
+
+
+@dataclass
+class PretrainingArguments(TrainingArguments):
+    """`TrainingArguments` with pretraining defaults and the keys the Trainer has no notion of."""
+
+    lr_scheduler_type: str = field(
+        default="cosine_with_min_lr", metadata={"help": "Linear warmup, then cosine decay to min_lr_rate x peak."}
+    )
+    lr_scheduler_kwargs: dict | str | None = field(
+        default_factory=lambda: {"min_lr_rate": 0.1}, metadata={"help": "Scheduler options (decay to 10%)."}
+    )
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay, on matrices only."})
+    adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2 (GPT-3, Llama)."})
+    include_num_input_tokens_seen: str | bool = field(
+        default=True, metadata={"help": "Count the tokens trained (for throughput and MFU)."}
+    )
+    restore_callback_states_from_checkpoint: bool = field(
+        default=True, metadata={"help": "Resume the stability guard's running loss with the weights."}
+    )
+    report_to: None | str | list[str] = field(
+        default="tensorboard", metadata={"help": "Loggers: tensorboard, wandb, mlflow, ... or none."}
+    )
+
+    global_batch_tokens: int | None = field(
+        default=None,
+        metadata={"help": "Tokens per optimizer step; sets gradient_accumulation_steps from the world size."},
+    )
+    train_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Tokens to train on: max_steps = train_tokens / global_batch_tokens, unless max_steps is set."
+        },
+    )
+    batch_ramp_start_tokens: int | None = field(
+        default=None, metadata={"help": "Batch-size ramp: the first step's batch in tokens (GPT-3: 32k)."}
+    )
+    batch_ramp_tokens: int = field(
+        default=0, metadata={"help": "Batch-size ramp: tokens over which the batch grows to the full one."}
+    )
+    loss_spike_factor: float | None = field(
+        default=3.0,
+        metadata={"help": "Skip a step whose loss exceeds this multiple of the running loss (null: only NaN/inf)."},
+    )
+    max_bad_steps: int = field(
+        default=3, metadata={"help": "Stop (with a checkpoint) after this many skipped steps in a row."}
+    )
+    peak_tflops_per_device: float | None = field(
+        default=None, metadata={"help": "Device peak for MFU (default: the GPU's dense bf16 peak from `plan`)."}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.train_tokens is not None and self.global_batch_tokens is None:
+            raise ValueError("key 'train_tokens' needs 'global_batch_tokens' to turn tokens into steps")
+        if self.batch_ramp_start_tokens is not None and self.global_batch_tokens is None:
+            raise ValueError("the batch-size ramp needs 'global_batch_tokens' (the batch it ramps to)")
+        if (
+            self.batch_ramp_start_tokens is not None
+            and not 0 < self.batch_ramp_start_tokens <= self.global_batch_tokens
+        ):
+            raise ValueError(
+                f"key 'batch_ramp_start_tokens' must be in (0, global_batch_tokens], got {self.batch_ramp_start_tokens}"
+            )
+        if self.loss_spike_factor is not None and self.loss_spike_factor <= 1:
+            raise ValueError(f"key 'loss_spike_factor' must exceed 1, got {self.loss_spike_factor}")
+        if self.max_bad_steps < 1:
+            raise ValueError(f"key 'max_bad_steps' must be at least 1, got {self.max_bad_steps}")

@@ -1,0 +1,240 @@
+"""Step 3 entry point: build the model, read the packed blocks, train with `PretrainTrainer`.
+
+    accelerate launch --config_file recipes/accelerate/zero2.yaml -m hfscratch.training.pretrain RECIPE.yaml
+    hfscratch pretrain RECIPE.yaml [--key value ...]          # one device
+
+The output folder is an ordinary Hugging Face model folder (config, model.safetensors, model code, tokenizer)
+with `checkpoint-N/` folders, `loss_curve.png`, TensorBoard logs and `run_info.json` (how it was run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch.distributed as dist
+from datasets import DatasetDict, load_from_disk
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DataCollatorForLanguageModeling,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    set_seed,
+)
+
+from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
+from hfscratch.training.batching import BatchRamp, gradient_accumulation_steps
+from hfscratch.training.callbacks import LossCurvePlot, StabilityGuard, ThroughputMeter, device_peak_flops
+from hfscratch.training.checkpoints import resolve_resume
+from hfscratch.training.trainer import PretrainTrainer
+
+DESCRIPTION = "Step 3: pretrain a model on packed blocks with Trainer + accelerate + DeepSpeed ZeRO."
+
+
+def load_data(data: DataArguments) -> tuple[PreTrainedTokenizerBase, DatasetDict]:
+    folder = Path(data.data_dir)
+    if not (folder / "packed").is_dir() or not (folder / "tokenizer").is_dir():
+        raise RecipeError(
+            f"key 'data_dir': {folder} has no packed/ and tokenizer/ (expected a `hfscratch tokenize` output folder)"
+        )
+    blocks = load_from_disk(str(folder / "packed"))
+    if len(blocks.get("train", [])) == 0:
+        raise RecipeError(f"key 'data_dir': {folder}/packed has no training blocks")
+    if data.max_eval_samples is not None and "validation" in blocks:
+        blocks["validation"] = blocks["validation"].select(range(min(data.max_eval_samples, len(blocks["validation"]))))
+    return AutoTokenizer.from_pretrained(folder / "tokenizer"), blocks
+
+
+def build_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, seq_len: int) -> PreTrainedModel:
+    """A fresh model from a preset (and overrides), or the model of `model_name_or_path` to continue training."""
+    kwargs = {"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}
+    if model_args.model_name_or_path:
+        return AutoModelForCausalLM.from_pretrained(model_args.model_name_or_path, **kwargs)
+    from hfscratch.models.hfscratch import HFScratchConfig
+
+    special = {
+        "vocab_size": len(tokenizer),
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    try:
+        overrides = model_args.overrides()
+        fields = HFScratchConfig().to_dict()
+        # A config takes unknown keyword arguments silently: a typo would train the default instead.
+        for key in overrides:
+            if key not in fields:
+                close = difflib.get_close_matches(key, fields, n=1)
+                raise ValueError(
+                    f"{key!r} is not a model config field" + (f" (did you mean {close[0]!r}?)" if close else "")
+                )
+        config = HFScratchConfig.from_preset(
+            model_args.model_preset, size=model_args.model_size, **{**special, **overrides}
+        )
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"model: {' '.join(str(exc).split())}") from None
+    if seq_len > config.max_position_embeddings:
+        raise RecipeError(
+            f"the packed blocks have {seq_len} tokens, more than the model's max_position_embeddings "
+            f"({config.max_position_embeddings}); set config_overrides: max_position_embeddings={seq_len}"
+        )
+    # from_config builds the weights under deepspeed.zero.Init when ZeRO-3 is on: no process holds them all.
+    return AutoModelForCausalLM.from_config(config, **kwargs)
+
+
+def launch_world_size() -> int:
+    """Processes of this launch, from the launcher's environment (torchrun, accelerate, deepspeed set it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def fit_to_launch(args: PretrainingArguments, seq_len: int) -> PretrainingArguments:
+    """Arguments completed from the launch: the DeepSpeed config an accelerate YAML names, and gradient
+    accumulation (and max_steps) from the batch and budget in tokens.
+
+    A new `PretrainingArguments` rather than an edited one, so that its validation and DeepSpeed's "auto"
+    values see the final numbers.
+    """
+    changes: dict = {}
+    if args.deepspeed is None and os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE"):
+        changes["deepspeed"] = os.environ["ACCELERATE_DEEPSPEED_CONFIG_FILE"]
+    if args.global_batch_tokens is not None:
+        try:
+            changes["gradient_accumulation_steps"] = gradient_accumulation_steps(
+                args.global_batch_tokens, launch_world_size(), args.per_device_train_batch_size, seq_len
+            )
+        except ValueError as exc:
+            raise RecipeError(str(exc)) from None
+        if args.train_tokens and args.max_steps <= 0:  # an explicit max_steps (e.g. --max_steps 10) wins
+            changes["max_steps"] = math.ceil(args.train_tokens / args.global_batch_tokens)
+    return dataclasses.replace(args, **changes) if changes else args
+
+
+def batch_ramp(args: PretrainingArguments, seq_len: int) -> BatchRamp | None:
+    if args.batch_ramp_start_tokens is None or args.batch_ramp_tokens <= 0:
+        return None
+    return BatchRamp(
+        start_tokens=args.batch_ramp_start_tokens,
+        ramp_tokens=args.batch_ramp_tokens,
+        rows=args.per_device_train_batch_size,
+        tokens_per_row=seq_len * args.gradient_accumulation_steps * launch_world_size(),
+    )
+
+
+def init_distributed(args: PretrainingArguments) -> None:
+    """Under a launcher, DeepSpeed's communication layer must know the process group before the model is built
+    (ZeRO-3 partitions it as it is created, and sees one process otherwise); on CPU the backend is gloo. It
+    adopts a torch process group that exists already."""
+    if args.deepspeed and launch_world_size() > 1:
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="gloo" if args.use_cpu else "nccl")
+
+
+def flops_per_token(model: PreTrainedModel, seq_len: int) -> float:
+    """Training FLOPs per token: the model's own count (6N plus attention), else 6N (a model from elsewhere)."""
+    if hasattr(model, "flops_per_token"):
+        return model.flops_per_token(seq_len)
+    return 6 * model.num_parameters(exclude_embeddings=True)
+
+
+def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: PretrainingArguments) -> PretrainTrainer:
+    tokenizer, blocks = load_data(data_args)
+    seq_len = len(blocks["train"][0]["input_ids"])
+    args = fit_to_launch(args, seq_len)
+    init_distributed(args)
+    validation = blocks.get("validation")
+    if args.eval_strategy != "no" and (validation is None or len(validation) == 0):
+        raise RecipeError(
+            f"eval_strategy is {args.eval_strategy!r} but {data_args.data_dir}/packed has no validation blocks"
+        )
+    set_seed(args.seed)  # the weights' initialisation, before the Trainer seeds the data order
+    model = build_model(model_args, tokenizer, seq_len)
+    callbacks = [
+        ThroughputMeter(
+            model.flops_per_token(seq_len) if hasattr(model, "flops_per_token") else 6 * model.num_parameters(),
+            device_peak_flops(args.peak_tflops_per_device),
+            args.world_size,
+        ),
+        StabilityGuard(args.loss_spike_factor, args.max_bad_steps, can_skip=not args.deepspeed),
+        LossCurvePlot(),
+    ]
+    return PretrainTrainer(
+        model=model,
+        args=args,
+        train_dataset=blocks["train"],
+        eval_dataset=validation if args.eval_strategy != "no" else None,
+        # Causal LM labels are the inputs (the model shifts them); pad ids in a last partial block become -100.
+        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        batch_ramp=batch_ramp(args, seq_len),
+    )
+
+
+def run_info(trainer: PretrainTrainer) -> dict:
+    """How the run was parallelised, as it actually ran (a misconfigured launch can exit 0 doing less)."""
+    args, model = trainer.args, trainer.model
+    # Under ZeRO-3 a parameter outside forward is an empty placeholder; its shard on this rank is `ds_tensor`.
+    local = sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in model.parameters())
+    total = sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for p in model.parameters())
+    zero_stage = trainer.accelerator.state.deepspeed_plugin.zero_stage if trainer.is_deepspeed_enabled else None
+    return {
+        "world_size": args.world_size,
+        "distributed_type": str(trainer.accelerator.distributed_type.value),
+        "deepspeed": trainer.is_deepspeed_enabled,
+        "zero_stage": zero_stage,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "parameters": total,
+        "parameters_on_rank0": local,
+        "max_steps": trainer.state.max_steps,
+    }
+
+
+def train(trainer: PretrainTrainer) -> int:
+    """Train (resuming if asked), save the final model, and tell how it went; 1 if the guard stopped it."""
+    args = trainer.args
+    try:
+        result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+        guard = trainer.callback(StabilityGuard)
+        if guard.failure is None:
+            trainer.save_model()  # under ZeRO-3, gathers the 16-bit weights into one model.safetensors
+        metrics = {**result.metrics, "skipped_steps": guard.skipped_steps}
+        trainer.save_state()  # trainer_state.json: the log history, beside the model
+        if trainer.is_world_process_zero():
+            trainer.save_metrics("train", metrics)
+            Path(args.output_dir, "run_info.json").write_text(json.dumps(run_info(trainer), indent=2))
+    finally:
+        if dist.is_initialized():
+            dist.barrier()  # no rank leaves while another still saves; without it exits abort about 1 in 3
+            dist.destroy_process_group()
+    if guard.failure is not None:
+        saved = f"the last good weights are in {args.output_dir}/checkpoint-{trainer.state.global_step}"
+        print(
+            f"hfscratch pretrain: {guard.failure}; {saved if guard.can_skip else 'no checkpoint saved'}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    model_args, data_args, args = parse_recipe(
+        [ModelArguments, DataArguments, PretrainingArguments], argv, prog="hfscratch pretrain", description=DESCRIPTION
+    )
+    return train(build_trainer(model_args, data_args, args))
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except RecipeError as exc:  # under `accelerate launch` there is no CLI to print it
+        print(f"hfscratch pretrain: error: {exc}", file=sys.stderr)
+        sys.exit(2)
