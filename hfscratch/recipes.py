@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -28,6 +29,12 @@ class RecipeError(ValueError):
 
 class RecipeParser(HfArgumentParser):
     """`HfArgumentParser` that reads an optional YAML recipe first and reports errors as `RecipeError`."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any:
+        # Help texts are prose ("decay to 10%"); argparse would read a % as a format directive.
+        if isinstance(kwargs.get("help"), str):
+            kwargs["help"] = re.sub(r"(?<!%)%(?![%(])", "%%", kwargs["help"])  # leave %% and %(default)s
+        return super().add_argument(*args, **kwargs)
 
     def error(self, message: str) -> typing.NoReturn:
         # argparse would print the usage and exit; callers want one line and control over the exit.

@@ -99,7 +99,8 @@ def test_quickstart_runs_the_steps_that_exist_and_reuses_them(tmp_path):
     result = run("quickstart", "--out", str(tmp_path / "qs"), "--target_params", "7B")
     assert result.returncode == 0, result.stderr
     report = (tmp_path / "qs" / "report.md").read_text()
-    assert "Step 0: plan for 7B parameters" in report and "pretrain: not built yet" in report
+    assert "Step 0: plan for 7B parameters" in report and "evaluate: not built yet" in report
+    assert "hfscratch pretrain recipes/pretrain/tiny-cpu.yaml --data_dir" in result.stdout
     assert '"params": 7000000000.0' in (tmp_path / "qs" / "plan.json").read_text()
     assert (tmp_path / "qs" / "curate" / "funnel.png").is_file()
     assert (tmp_path / "qs" / "tokenize" / "tokenizer" / "tokenizer.json").is_file()
