@@ -14,10 +14,12 @@ import difflib
 import json
 import math
 import os
+import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 import torch.distributed as dist
 from datasets import DatasetDict, load_from_disk
 from transformers import (
@@ -179,8 +181,20 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Pr
     )
 
 
-def run_info(trainer: PretrainTrainer) -> dict:
-    """How the run was parallelised, as it actually ran (a misconfigured launch can exit 0 doing less)."""
+def device_name() -> str:
+    """What one training device is, in words: the GPU's marketing name, or the CPU's model name."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [
+        line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+    ]
+    return f"CPU ({names[0] if names else platform.processor() or 'unknown'}, {torch.get_num_threads()} threads)"
+
+
+def run_info(trainer: PretrainTrainer, data_dir: str, runtime_s: float) -> dict:
+    """How the run was parallelised, as it actually ran (a misconfigured launch can exit 0 doing less), and
+    where its data came from: `data_dir`'s stats.json leads on to the curated corpus (the model card's lineage)."""
     args, model = trainer.args, trainer.model
     # Under ZeRO-3 a parameter outside forward is an empty placeholder; its shard on this rank is `ds_tensor`.
     local = sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in model.parameters())
@@ -195,10 +209,17 @@ def run_info(trainer: PretrainTrainer) -> dict:
         "parameters": total,
         "parameters_on_rank0": local,
         "max_steps": trainer.state.max_steps,
+        "train_tokens": trainer.state.num_input_tokens_seen or None,
+        "data_dir": str(Path(data_dir).resolve()),
+        "device": device_name(),
+        "num_devices": args.world_size,
+        "train_runtime_s": round(runtime_s, 1),
+        # Device-hours of this invocation (a resumed run counts only its own part): what plan's energy model prices.
+        "device_hours": round(runtime_s * args.world_size / 3600, 4),
     }
 
 
-def train(trainer: PretrainTrainer) -> int:
+def train(trainer: PretrainTrainer, data_dir: str) -> int:
     """Train (resuming if asked), save the final model, and tell how it went; 1 if the guard stopped it."""
     args = trainer.args
     try:
@@ -210,7 +231,9 @@ def train(trainer: PretrainTrainer) -> int:
         trainer.save_state()  # trainer_state.json: the log history, beside the model
         if trainer.is_world_process_zero():
             trainer.save_metrics("train", metrics)
-            Path(args.output_dir, "run_info.json").write_text(json.dumps(run_info(trainer), indent=2))
+            Path(args.output_dir, "run_info.json").write_text(
+                json.dumps(run_info(trainer, data_dir, result.metrics["train_runtime"]), indent=2)
+            )
     finally:
         if dist.is_initialized():
             dist.barrier()  # no rank leaves while another still saves; without it exits abort about 1 in 3
@@ -229,7 +252,7 @@ def main(argv: Sequence[str]) -> int:
     model_args, data_args, args = parse_recipe(
         [ModelArguments, DataArguments, PretrainingArguments], argv, prog="hfscratch pretrain", description=DESCRIPTION
     )
-    return train(build_trainer(model_args, data_args, args))
+    return train(build_trainer(model_args, data_args, args), data_args.data_dir)
 
 
 if __name__ == "__main__":
