@@ -29,34 +29,17 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from datasets import Dataset, DatasetDict, load_from_disk  # noqa: E402
-from transformers import TrainerCallback  # noqa: E402
 
 from hfscratch.recipes import parse_recipe  # noqa: E402
 from hfscratch.tokenization.arguments import TokenizeArguments  # noqa: E402
 from hfscratch.tokenization.tokenizer import encoding_backend, train_tokenizer  # noqa: E402
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments  # noqa: E402
+from hfscratch.training.callbacks import WallClockBudget  # noqa: E402
 from hfscratch.training.pretrain import build_trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NANOGPT_BITS_PER_CHAR, NANOGPT_SECONDS = 2.72, 68.0
 TRAIN_FRACTION = 0.9  # nanoGPT's split: the first 90% of characters train, the last 10% validate
-
-
-class StopAfter(TrainerCallback):
-    """Ends training once the wall-clock budget is spent (checked after each optimizer step)."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.start = time.perf_counter()
-        self.cut_short = False
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.start = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if time.perf_counter() - self.start >= self.seconds:
-            self.cut_short = state.global_step < state.max_steps
-            control.should_training_stop = True
 
 
 def split_text(text: str, tune: bool) -> tuple[str, str]:
@@ -136,7 +119,7 @@ def main(argv: list[str]) -> int:
         *args.overrides,
     ]
     trainer = build_trainer(*parse_recipe([ModelArguments, DataArguments, PretrainingArguments], recipe_args, "bench"))
-    budget = StopAfter(args.seconds)
+    budget = WallClockBudget(args.seconds)
     trainer.add_callback(budget)
     train_started = time.perf_counter()
     trainer.train()

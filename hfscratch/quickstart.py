@@ -1,13 +1,18 @@
 """The main job: `hfscratch quickstart` runs every step of the kit end to end, in minutes on a laptop.
 
-Each step writes into its own folder of the run folder and is skipped when its output is already complete
-(a rerun after an interruption picks up where it stopped; `--fresh` starts over). Today it runs plan, curate
-and tokenize, prints the pretrain command for their output, and lists the steps not built yet.
+    plan -> curate -> tokenize -> pretrain -> evaluate -> model card -> samples -> report.md
+
+Each step runs the same recipe its own command would (named in recipes/quickstart.yaml, so a user knows which
+file to change to do it for real), writes into its own folder of the run folder, and is skipped when the file
+it writes last already exists: a rerun after an interruption picks up where it stopped (pretraining resumes from
+its last checkpoint), and `--fresh` starts over.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import sys
 import time
@@ -15,11 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hfscratch.plan import GPUName, PlanArguments, make_plan, render_plan
-from hfscratch.recipes import parse_recipe
+from hfscratch.plan import GPUName, PlanArguments, format_table, make_plan, render_plan
+from hfscratch.recipes import RecipeError, parse_recipe, read_recipe
 
 RECIPES = Path(__file__).resolve().parent.parent / "recipes"
-NOT_BUILT_YET = ("evaluate", "push")
+EVAL_DATA_ENV = "HFSCRATCH_EVAL_DATA"
+SAMPLE_PROMPTS = ("The Python standard library", "To install the package, run", "This module provides")
 
 
 @dataclass
@@ -28,10 +34,35 @@ class QuickstartArguments:
     target_params: str = field(default="1B", metadata={"help": "Size of the model you would train for real."})
     target_gpu: GPUName = field(default="H100", metadata={"help": "GPU of the real run, for the plan."})
     eval_data: str | None = field(
-        default=None, metadata={"help": "Local benchmark mirror (Hub layout): decontamination and step 4."}
+        default=None,
+        metadata={
+            "help": f"Local benchmark mirror (Hub layout, like ../shared/data/benchmarks) for decontamination and "
+            f"ARC/HellaSwag/MMLU/TruthfulQA; default ${EVAL_DATA_ENV}, else the Hub when reachable, else skipped."
+        },
     )
-    minutes: float = field(default=10.0, metadata={"help": "Wall-clock budget of the whole run."})
+    minutes: float = field(
+        default=10.0, metadata={"help": "Wall-clock budget of the whole run; pretraining stops early to keep it."}
+    )
     fresh: bool = field(default=False, metadata={"help": "Delete the run folder and start over."})
+    # The recipes each step runs: change these (or the files) to do it for real.
+    curate_recipe: str = field(default=str(RECIPES / "curate" / "python-docs.yaml"))
+    tokenize_recipe: str = field(default=str(RECIPES / "tokenize" / "python-docs.yaml"))
+    pretrain_recipe: str = field(default=str(RECIPES / "pretrain" / "tiny-cpu.yaml"))
+    evaluate_recipe: str = field(default=str(RECIPES / "evaluate" / "quickstart.yaml"))
+    train_tokens: int | None = field(
+        default=None, metadata={"help": "Pretraining budget in tokens, instead of the pretrain recipe's."}
+    )
+    pretrain_args: str | None = field(
+        default=None, metadata={"help": 'More pretrain keys, as one string: "--save_steps 8 --eval_steps 8".'}
+    )
+    eval_limit: int | None = field(
+        default=None, metadata={"help": "Items per benchmark task, instead of the evaluate recipe's limit."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.minutes <= 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes}")
+        self.eval_data = self.eval_data or os.environ.get(EVAL_DATA_ENV) or None
 
 
 @dataclass
@@ -39,72 +70,261 @@ class StepResult:
     name: str
     seconds: float
     summary: str
+    reused: bool = False
 
 
-def run_step(name: str, done: Path, run: Callable[[], str]) -> StepResult:
-    """Run a step unless `done` (the file it writes last) exists; either way say what it produced."""
-    if done.exists():
-        print(f"[{name}] already complete ({done}), reused")
-        return StepResult(name, 0.0, f"reused {done.parent}")
-    print(f"[{name}] running")
-    start = time.perf_counter()
-    summary = run()
-    seconds = time.perf_counter() - start
-    print(f"[{name}] done in {seconds:.1f} s: {summary}")
-    return StepResult(name, seconds, summary)
+@dataclass
+class Quickstart:
+    """One run: where it writes, when it started (for the time budget), what each step reported."""
+
+    args: QuickstartArguments
+    out: Path
+    started: float = field(default_factory=time.perf_counter)
+    results: list[StepResult] = field(default_factory=list)
+
+    @property
+    def tokenized(self) -> Path:
+        return self.out / "tokenize"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.out / "pretrain"
+
+    def step(self, name: str, done: Path, run: Callable[[], str]) -> StepResult:
+        """Run a step unless `done` (the file it writes last) exists; either way say what it produced."""
+        if done.exists():
+            print(f"\n[{name}] already complete ({done}), reused", flush=True)
+            result = StepResult(name, 0.0, f"reused {done.parent}", reused=True)
+        else:
+            print(f"\n[{name}] running", flush=True)
+            start = time.perf_counter()
+            summary = run()
+            result = StepResult(name, time.perf_counter() - start, summary)
+            print(f"[{name}] done in {result.seconds:.1f} s: {summary}", flush=True)
+        self.results.append(result)
+        return result
+
+    def seconds_left(self) -> float:
+        return self.args.minutes * 60 - (time.perf_counter() - self.started)
+
+
+# -- The steps --------------------------------------------------------------------------------------------
+
+
+def curate(run: Quickstart) -> str:
+    from hfscratch.curation.pipeline import CurateArguments, run_curation
+
+    recipe = read_recipe(run.args.curate_recipe, CurateArguments)
+    stats = run_curation(CurateArguments(**(recipe | {"output_dir": str(run.out / "curate")})))
+    kept = sum(s["documents_kept"] for s in stats["sources"].values())
+    read = sum(s["documents_read"] for s in stats["sources"].values())
+    return f"{kept:,} of {read:,} documents kept"
+
+
+def tokenize(run: Quickstart) -> str:
+    from hfscratch.tokenization.arguments import TokenizeArguments
+    from hfscratch.tokenization.pipeline import run_tokenize
+
+    recipe = read_recipe(run.args.tokenize_recipe, TokenizeArguments)
+    recipe |= {"corpus": str(run.out / "curate"), "out": str(run.tokenized), "benchmarks_dir": run.args.eval_data}
+    if not run.args.eval_data:
+        recipe["decontaminate"] = "none"
+        print(f"[tokenize] benchmark decontamination skipped: give --eval_data DIR (or ${EVAL_DATA_ENV}) to enable it")
+    stats = run_tokenize(TokenizeArguments(**recipe))
+    return (
+        f"{stats['train']['tokens']:,} training tokens in {stats['train']['blocks']:,} blocks, "
+        f"{stats['validation']['tokens']:,} validation tokens"
+    )
+
+
+# Kept back from pretraining for evaluation, the card and samples (measured: about a minute on 2 cores).
+RESERVED_AFTER_PRETRAINING_S = 75.0
+
+
+def pretrain(run: Quickstart) -> str:
+    import torch
+
+    from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
+    from hfscratch.training.callbacks import WallClockBudget
+    from hfscratch.training.pretrain import build_trainer, train
+
+    argv = [run.args.pretrain_recipe, "--data_dir", str(run.tokenized), "--output_dir", str(run.model_dir)]
+    if run.args.train_tokens:
+        argv += ["--train_tokens", str(run.args.train_tokens)]
+    argv += shlex.split(run.args.pretrain_args or "")
+    if torch.cuda.is_available():  # the CPU recipe, on the GPU when there is one
+        argv += ["--use_cpu", "false", "--bf16", str(torch.cuda.is_bf16_supported()).lower()]
+    model_args, data_args, args = parse_recipe(
+        [ModelArguments, DataArguments, PretrainingArguments], argv, prog="hfscratch quickstart (pretrain)"
+    )
+    trainer = build_trainer(model_args, data_args, args)
+    budget = WallClockBudget(max(run.seconds_left() - RESERVED_AFTER_PRETRAINING_S, 30.0))
+    trainer.add_callback(budget)
+    if train(trainer, data_args.data_dir) != 0:
+        raise RecipeError(f"pretraining stopped by the stability guard; see {run.model_dir}")
+    losses = [row["eval_loss"] for row in trainer.state.log_history if "eval_loss" in row]
+    cut = f", stopped by the {run.args.minutes:g}-minute budget" if budget.cut_short else ""
+    curve = f"validation loss {losses[0]:.2f} -> {losses[-1]:.2f} nats/token" if losses else "no validation loss"
+    return (
+        f"{trainer.state.global_step} steps, {trainer.state.num_input_tokens_seen:,} tokens{cut}; {curve}; "
+        f"{run.model_dir / 'loss_curve.png'}"
+    )
+
+
+def evaluate(run: Quickstart) -> str:
+    from hfscratch.evaluation import EvaluateArguments, run_evaluation
+
+    recipe = read_recipe(run.args.evaluate_recipe, EvaluateArguments)
+    recipe |= {"model_name_or_path": str(run.model_dir), "data_dir": run.args.eval_data}
+    recipe |= {"perplexity_data": str(run.tokenized), "domain_data": str(run.tokenized)}
+    if run.args.eval_limit is not None:
+        recipe["limit"] = run.args.eval_limit
+    if not run.args.eval_data and not hub_reachable():
+        recipe["tasks"] = []
+        print(
+            f"[evaluate] ARC/HellaSwag/MMLU/TruthfulQA skipped: the Hub is not reachable; give --eval_data DIR "
+            f"(a local mirror in Hub layout) or set ${EVAL_DATA_ENV} to run them"
+        )
+    scores = run_evaluation(EvaluateArguments(**recipe))
+    parts = []
+    if "perplexity" in scores:
+        parts.append(f"validation perplexity {scores['perplexity']['perplexity']:.1f}")
+    if "domain" in scores:
+        d = scores["domain"]
+        parts.append(f"domain benchmark {d['acc_norm']:.1%} (chance {d['chance']:.0%}, {d['items']} items)")
+    parts += [f"{r['task']} {r['metric']} {r['value']:.3f}" for r in scores["results"]]
+    return "; ".join(parts)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether stock lm-eval could read the benchmarks from the Hub (never tried when offline is set)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{constants.ENDPOINT}/api/datasets/allenai/ai2_arc", timeout=timeout)
+    except OSError:
+        return False
+    return True
+
+
+def model_card(run: Quickstart) -> str:
+    from hfscratch.hub import write_model_card
+
+    return f"{write_model_card(run.model_dir)}"
+
+
+def samples(run: Quickstart) -> str:
+    from hfscratch.prompting.generation import load_for_generation, sample
+
+    model, tokenizer = load_for_generation(str(run.model_dir))
+    lines = ["# Samples", "", f"Greedy-free sampling (temperature 0.8, top-p 0.95) from {run.model_dir}.", ""]
+    for prompt in SAMPLE_PROMPTS:
+        text = sample(model, tokenizer, prompt, max_new_tokens=48, temperature=0.8, top_p=0.95, seed=0)
+        print(f"  {prompt!r} -> {text!r}")
+        lines += [f"**{prompt}**{text}", ""]
+    (run.out / "samples.md").write_text("\n".join(lines))
+    return f"{len(SAMPLE_PROMPTS)} samples in {run.out / 'samples.md'}"
+
+
+# -- The run and its report -------------------------------------------------------------------------------
+
+
+def plan_both(run: Quickstart) -> str:
+    """Step 0 twice: what the quickstart's model costs, and what the user's target model would."""
+    ours = make_plan(PlanArguments(pretrain_recipe=run.args.pretrain_recipe, gpu=run.args.target_gpu))
+    target = make_plan(PlanArguments(params=run.args.target_params, gpu=run.args.target_gpu))
+    (run.out / "plan.json").write_text(json.dumps({"quickstart": ours, "target": target}, indent=2))
+    print(render_plan(target))
+    return (
+        f"quickstart model {ours['params']:,.0f} parameters; target {run.args.target_params}: "
+        f"{target['tokens']:.3g} tokens, {target['flops']:.3g} FLOPs"
+    )
+
+
+def write_report(run: Quickstart) -> Path:
+    plan = json.loads((run.out / "plan.json").read_text())
+    lines = [
+        "# hfscratch quickstart",
+        "",
+        f"Run folder `{run.out}`, total {time.perf_counter() - run.started:.0f} s.",
+        "",
+    ]
+    lines += [
+        format_table(
+            [(r.name, "reused" if r.reused else f"{r.seconds:.1f}", r.summary) for r in run.results],
+            ["step", "seconds", "result"],
+            align="lrl",
+        ),
+        "",
+        f"## Step 0: plan for {run.args.target_params} parameters",
+        "",
+        "```",
+        render_plan(plan["target"]),
+        "```",
+        "",
+        f"The quickstart's own model: {plan['quickstart']['params']:,.0f} parameters, "
+        f"{plan['quickstart']['tokens']:,.0f} tokens, {plan['quickstart']['flops']:.3g} FLOPs.",
+        "",
+    ]
+    summaries = {r.name: r.summary for r in run.results}
+    sections = [  # step, title, its own markdown report (title dropped), its plot
+        ("curate", "Step 1a: curation", run.out / "curate" / "report.md", run.out / "curate" / "funnel.png"),
+        ("tokenize", "Step 1b: tokenizer and packed data", None, run.tokenized / "doc_lengths.png"),
+        ("pretrain", "Step 3: pretraining", None, run.model_dir / "loss_curve.png"),
+        (
+            "evaluate",
+            "Step 4: evaluation",
+            run.model_dir / "evaluation" / "report.md",
+            run.model_dir / "evaluation" / "scores.png",
+        ),
+        ("model card", "Model card", None, None),
+    ]
+    for step, title, text, image in sections:
+        lines += [f"## {title}", "", summaries.get(step, "not run"), ""]
+        if text is not None and text.exists():
+            lines += [text.read_text().split("\n", 1)[-1].strip(), ""]
+        if image is not None and image.exists():
+            lines += [f"![{title}]({image.relative_to(run.out)})", ""]
+    if (run.out / "samples.md").exists():
+        lines += ["## Samples", "", (run.out / "samples.md").read_text().split("\n", 1)[-1].strip(), ""]
+    lines += ["## Next", "", "```", *next_commands(run), "```", ""]
+    path = run.out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def next_commands(run: Quickstart) -> list[str]:
+    return [
+        f"hfscratch generate {run.model_dir} --prompt 'The Python standard library'",
+        f"hfscratch push {run.model_dir} --repo_id YOUR_ORG/python-docs-tiny --dry_run",
+        f"hfscratch finetune recipes/finetune/tiny-cpu-lora.yaml --model_name_or_path {run.model_dir}",
+        "hfscratch plan --pretrain_recipe recipes/pretrain/1b.yaml",
+        "accelerate launch --config_file recipes/accelerate/zero2.yaml -m hfscratch.training.pretrain "
+        "recipes/pretrain/125m.yaml",
+    ]
 
 
 def run_quickstart(args: QuickstartArguments) -> Path:
-    """Run the steps that exist; return the run folder."""
+    """Run every step (reusing complete ones) and write report.md; return the run folder."""
     out = Path(args.out)
     if args.fresh:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    report = ["# hfscratch quickstart", ""]
-
-    plan = make_plan(PlanArguments(params=args.target_params, gpu=args.target_gpu))
-    (out / "plan.json").write_text(json.dumps(plan, indent=2))
-    report += [f"## Step 0: plan for {args.target_params} parameters", "", "```", render_plan(plan), "```", ""]
-
-    def curate() -> str:
-        from hfscratch.curation.pipeline import CurateArguments, run_curation
-        from hfscratch.recipes import read_recipe
-
-        recipe = read_recipe(RECIPES / "curate" / "python-docs.yaml", CurateArguments)
-        stats = run_curation(CurateArguments(**(recipe | {"output_dir": str(out / "curate")})))
-        kept = sum(s["documents_kept"] for s in stats["sources"].values())
-        return f"{kept:,} documents of this environment's documentation, funnel in curate/report.md"
-
-    def tokenize() -> str:
-        from hfscratch.recipes import read_recipe
-        from hfscratch.tokenization.arguments import TokenizeArguments
-        from hfscratch.tokenization.pipeline import run_tokenize
-
-        recipe = read_recipe(RECIPES / "tokenize" / "python-docs.yaml", TokenizeArguments)
-        recipe |= {"corpus": str(out / "curate"), "out": str(out / "tokenize"), "benchmarks_dir": args.eval_data}
-        if not args.eval_data:
-            recipe["decontaminate"] = "none"
-            print("[tokenize] no --eval_data: benchmark decontamination skipped (give a local mirror to enable it)")
-        stats = run_tokenize(TokenizeArguments(**recipe))
-        return f"{stats['train']['blocks']:,} training and {stats['validation']['blocks']:,} validation blocks"
-
-    results = [
-        run_step("curate", out / "curate" / "stats.json", curate),
-        run_step("tokenize", out / "tokenize" / "stats.json", tokenize),
-    ]
-    for result in results:
-        report += [f"## {result.name}", "", result.summary, ""]
-    pretrain = (
-        f"hfscratch pretrain recipes/pretrain/tiny-cpu.yaml --data_dir {out / 'tokenize'} "
-        f"--output_dir {out / 'pretrain'}"
-    )
-    print(f"[pretrain] not part of the quickstart yet; run: {pretrain}")
-    report += ["## pretrain", "", f"Not part of the quickstart yet: `{pretrain}`", ""]
-    for step in NOT_BUILT_YET:
-        print(f"[{step}] not built yet, skipped")
-        report.append(f"- {step}: not built yet, skipped")
-    (out / "report.md").write_text("\n".join(report) + "\n")
-    print(f"\nRun folder: {out} (plan.json, curate/, tokenize/, report.md)")
+    run = Quickstart(args, out)
+    run.step("plan", out / "plan.json", lambda: plan_both(run))
+    run.step("curate", out / "curate" / "stats.json", lambda: curate(run))
+    run.step("tokenize", run.tokenized / "stats.json", lambda: tokenize(run))
+    run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run))
+    run.step("evaluate", run.model_dir / "evaluation" / "scores.json", lambda: evaluate(run))
+    run.step("model card", run.model_dir / "README.md", lambda: model_card(run))
+    run.step("samples", out / "samples.md", lambda: samples(run))
+    report = write_report(run)
+    print(f"\nDone in {time.perf_counter() - run.started:.0f} s. Report: {report}\nNext:")
+    print("\n".join(f"  {command}" for command in next_commands(run)))
     return out
 
 
@@ -116,7 +336,7 @@ def main(argv: Sequence[str]) -> int:
         [QuickstartArguments],
         argv,
         prog="hfscratch quickstart",
-        description="The main job: every step of the kit that exists, end to end, in minutes on a laptop.",
+        description="The main job: every step of the kit, end to end, in minutes on a laptop.",
     )
     run_quickstart(args)
     return 0

@@ -173,6 +173,27 @@ class StabilityGuard(TrainerCallback, ExportableState):
         }
 
 
+class WallClockBudget(TrainerCallback):
+    """Stops training once `seconds` of wall clock are spent, checked after each optimizer step.
+
+    The stop is an ordinary end of training (the model is saved, the loss curve drawn), so a budgeted run
+    still yields a usable model; `cut_short` says whether the budget, not `max_steps`, ended it."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.start = time.perf_counter()
+        self.cut_short = False
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        if time.perf_counter() - self.start >= self.seconds:
+            self.cut_short = state.global_step < state.max_steps
+            control.should_training_stop = True
+            control.should_save = args.save_strategy != "no"  # a resumable checkpoint at the stopping point
+
+
 class LossCurvePlot(TrainerCallback):
     """Writes `loss_curve.png` (training and validation loss against step) to the output folder at the end."""
 

@@ -40,6 +40,8 @@ def resolve_resume(value: str | None, output_dir: str) -> str | None:
         return None
     if value == "auto":
         found = last_complete_checkpoint(output_dir)
+        if found:
+            print(f"resuming from {found} (resume_from_checkpoint: auto)", flush=True)
         return str(found) if found else None
     if not Path(value, "trainer_state.json").is_file():
         raise RecipeError(f"key 'resume_from_checkpoint': {value} is not a checkpoint folder (no trainer_state.json)")

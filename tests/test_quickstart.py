@@ -1,0 +1,107 @@
+"""`hfscratch quickstart` end to end on a reduced budget: every artifact exists and is valid, a complete run is
+reused, and a run killed mid-pretraining resumes from its checkpoint and completes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+HFSCRATCH = Path(sys.executable).with_name("hfscratch")
+STEPS = ["plan", "curate", "tokenize", "pretrain", "evaluate", "model card", "samples"]
+# A reduced budget: 24 optimizer steps, a checkpoint every 8, and 20 items per benchmark task.
+SMALL = ["--train_tokens", "49152", "--pretrain_args", "--save_steps 8 --eval_steps 8 --logging_steps 4"]
+
+
+def quickstart(out: Path, *args: str, **popen) -> subprocess.Popen:
+    command = [str(HFSCRATCH), "quickstart", "--out", str(out), *SMALL, *args]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def finish(process: subprocess.Popen, timeout: float = 900) -> str:
+    output, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, output[-4000:]
+    return output
+
+
+def load_in_fresh_process(model_dir: Path) -> dict:
+    """The model folder loads with AutoModelForCausalLM where hfscratch cannot be imported."""
+    code = (
+        "import json, sys; sys.modules['hfscratch'] = None\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        "model = AutoModelForCausalLM.from_pretrained(sys.argv[1], trust_remote_code=True)\n"
+        "tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])\n"
+        "ids = tokenizer('The Python standard library', return_tensors='pt').input_ids\n"
+        "print(json.dumps({'class': type(model).__name__, 'logits': list(model(ids).logits.shape)}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(model_dir)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_quickstart_end_to_end_then_reused(tmp_path, shared_data):
+    out = tmp_path / "qs"
+    output = finish(quickstart(out, "--eval_data", str(shared_data / "benchmarks"), "--eval_limit", "20"))
+
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["target"]["params"] == 1e9 and 1e5 < plan["quickstart"]["params"] < 1e8
+    assert (out / "curate" / "funnel.png").is_file() and (out / "tokenize" / "doc_lengths.png").is_file()
+    decontamination = json.loads((out / "tokenize" / "stats.json").read_text())["decontamination"]
+    assert decontamination["documents"] > 0  # checked against the mirror given as --eval_data
+
+    model_dir = out / "pretrain"
+    state = json.loads((model_dir / "trainer_state.json").read_text())
+    assert state["global_step"] == 24 and (model_dir / "loss_curve.png").is_file()
+    loaded = load_in_fresh_process(model_dir)
+    assert loaded["class"] == "HFScratchForCausalLM" and loaded["logits"][-1] == state_vocab(model_dir)
+
+    scores = json.loads((model_dir / "evaluation" / "scores.json").read_text())
+    assert scores["perplexity"]["perplexity"] > 1 and scores["domain"]["items"] > 0
+    tasks = {r["task"] for r in scores["results"]}
+    assert {"arc_easy", "arc_challenge", "hellaswag", "truthfulqa_mc2"} <= tasks and any("mmlu" in t for t in tasks)
+
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(model_dir / "README.md")
+    assert card.data.library_name == "transformers" and card.data.eval_results
+    assert "loss_curve.png" in card.text
+
+    report = (out / "report.md").read_text()
+    for step in STEPS:
+        assert f"| {step} " in report
+    assert "![Step 3: pretraining](pretrain/loss_curve.png)" in report
+    assert (out / "samples.md").read_text().count("**") >= 2 and "Next" in output
+
+    again = finish(quickstart(out))
+    assert again.count("already complete") == len(STEPS)
+
+
+def state_vocab(model_dir: Path) -> int:
+    return json.loads((model_dir / "config.json").read_text())["vocab_size"]
+
+
+@pytest.mark.slow
+def test_quickstart_killed_mid_pretraining_resumes(tmp_path):
+    out = tmp_path / "qs"
+    process = quickstart(out, start_new_session=True)  # its own process group: the kill takes every worker
+    checkpoint = out / "pretrain" / "checkpoint-8" / "trainer_state.json"
+    deadline = time.monotonic() + 600
+    while not checkpoint.exists():
+        assert process.poll() is None, process.stdout.read()[-4000:]
+        assert time.monotonic() < deadline, "no checkpoint within 10 minutes"
+        time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "pretrain" / "run_info.json").exists()  # killed before pretraining completed
+
+    output = finish(quickstart(out))
+    assert "[curate] already complete" in output and "[tokenize] already complete" in output
+    assert "resuming from" in output and "checkpoint-" in output
+    state = json.loads((out / "pretrain" / "trainer_state.json").read_text())
+    assert state["global_step"] == 24 and (out / "report.md").is_file()
