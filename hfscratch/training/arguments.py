@@ -10,7 +10,7 @@ guard and the device peak for MFU.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from transformers import TrainingArguments
 
@@ -75,6 +75,13 @@ class PretrainingArguments(TrainingArguments):
         default="tensorboard", metadata={"help": "Loggers: tensorboard, wandb, mlflow, ... or none."}
     )
 
+    matrix_optimizer: Literal["adamw", "muon"] = field(
+        default="adamw",
+        metadata={
+            "help": "muon: torch.optim.Muon (orthogonalised momentum) on the hidden matrices, AdamW on embeddings, "
+            "head, norms and biases, at the same learning rate (Moonlight's RMS matching)."
+        },
+    )
     global_batch_tokens: int | None = field(
         default=None,
         metadata={"help": "Tokens per optimizer step; sets gradient_accumulation_steps from the world size."},
@@ -101,11 +108,24 @@ class PretrainingArguments(TrainingArguments):
     peak_tflops_per_device: float | None = field(
         default=None, metadata={"help": "Device peak for MFU (default: the GPU's dense bf16 peak from `plan`)."}
     )
+    eval_harness_tasks: list[str] = field(
+        default_factory=list,
+        metadata={"help": "lm-eval tasks run every eval_harness_steps steps during training (e.g. arc_easy)."},
+    )
+    eval_harness_steps: int = field(default=500, metadata={"help": "Steps between in-training lm-eval runs."})
+    eval_harness_limit: float | None = field(
+        default=100, metadata={"help": "Items per task of each in-training lm-eval run (null: all)."}
+    )
+    eval_harness_data_dir: str | None = field(
+        default=None, metadata={"help": "Local benchmark mirror (Hub layout) for the in-training lm-eval runs."}
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.train_tokens is not None and self.global_batch_tokens is None:
             raise ValueError("key 'train_tokens' needs 'global_batch_tokens' to turn tokens into steps")
+        if self.matrix_optimizer == "muon" and self.deepspeed:
+            raise ValueError("key 'matrix_optimizer': muon does not run under DeepSpeed here (use adamw)")
         if self.batch_ramp_start_tokens is not None and self.global_batch_tokens is None:
             raise ValueError("the batch-size ramp needs 'global_batch_tokens' (the batch it ramps to)")
         if (
@@ -117,5 +137,7 @@ class PretrainingArguments(TrainingArguments):
             )
         if self.loss_spike_factor is not None and self.loss_spike_factor <= 1:
             raise ValueError(f"key 'loss_spike_factor' must exceed 1, got {self.loss_spike_factor}")
+        if self.eval_harness_tasks and self.eval_harness_steps < 1:
+            raise ValueError(f"key 'eval_harness_steps' must be at least 1, got {self.eval_harness_steps}")
         if self.max_bad_steps < 1:
             raise ValueError(f"key 'max_bad_steps' must be at least 1, got {self.max_bad_steps}")

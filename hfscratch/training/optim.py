@@ -10,6 +10,7 @@ embedding module.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -25,3 +26,48 @@ def decay_parameter_names(model: nn.Module) -> list[str]:
         if ndim >= 2 and id(param) not in embedding_params:
             names.append(name)
     return names
+
+
+def muon_parameter_names(model: nn.Module) -> list[str]:
+    """The hidden matrices Muon updates: the decayed matrices minus the output head (Muon's authors keep the
+    head, like the embeddings, on AdamW: its rows are per-token, not a linear map to orthogonalise)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    head_params = {id(p) for p in head.parameters()} if head is not None else set()
+    params = dict(model.named_parameters())
+    return [name for name in decay_parameter_names(model) if id(params[name]) not in head_params]
+
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    """`torch.optim.Muon` on the hidden matrices and `torch.optim.AdamW` on the rest, as one optimizer.
+
+    The Trainer and its learning-rate scheduler expect a single optimizer: this one's `param_groups` are the
+    two inner optimizers' groups themselves, so the schedule reaches both. Muon's update is rescaled to AdamW's
+    RMS (`adjust_lr_fn="match_rms_adamw"`, Moonlight), so one learning rate and weight decay serve both.
+    """
+
+    def __init__(self, model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float], eps: float):
+        muon_names, decay_names = set(muon_parameter_names(model)), set(decay_parameter_names(model))
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.muon = torch.optim.Muon(
+            [p for n, p in named if n in muon_names], lr=lr, weight_decay=weight_decay, adjust_lr_fn="match_rms_adamw"
+        )
+        adamw_groups = [
+            {"params": [p for n, p in named if n in decay_names - muon_names], "weight_decay": weight_decay},
+            {"params": [p for n, p in named if n not in decay_names], "weight_decay": 0.0},
+        ]
+        self.adamw = torch.optim.AdamW([g for g in adamw_groups if g["params"]], lr=lr, betas=betas, eps=eps)
+        super().__init__(self.muon.param_groups + self.adamw.param_groups, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: ANN001 (torch's signature)
+        loss = closure() if closure is not None else None
+        self.muon.step()
+        self.adamw.step()
+        return loss
+
+    def state_dict(self) -> dict:
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.muon.load_state_dict(state_dict["muon"])
+        self.adamw.load_state_dict(state_dict["adamw"])

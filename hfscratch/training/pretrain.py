@@ -168,6 +168,14 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Pr
         StabilityGuard(args.loss_spike_factor, args.max_bad_steps, can_skip=not args.deepspeed),
         LossCurvePlot(),
     ]
+    if args.eval_harness_tasks:  # downstream evals in the loop (imports lm-eval only when asked for)
+        from hfscratch.evaluation.callback import EvalHarnessCallback
+
+        callbacks.append(
+            EvalHarnessCallback(
+                args.eval_harness_tasks, args.eval_harness_steps, args.eval_harness_limit, args.eval_harness_data_dir
+            )
+        )
     return PretrainTrainer(
         model=model,
         args=args,

@@ -1,6 +1,7 @@
 """`PretrainTrainer`: `transformers.Trainer` with three pretraining hooks and nothing else changed.
 
-- weight decay on matrices only (`optim.decay_parameter_names`, through `get_decay_parameter_names`);
+- weight decay on matrices only (`optim.decay_parameter_names`, through `get_decay_parameter_names`), and
+  optionally Muon on the hidden matrices (`matrix_optimizer: muon`);
 - each micro-batch's loss handed to the `StabilityGuard` callback, which may skip the optimizer step;
 - the batch-size ramp, by trimming the micro-batches of a step before the Trainer counts their tokens;
 - throughput/MFU and validation perplexity added to the logs every logger (TensorBoard, ...) receives.
@@ -18,7 +19,7 @@ from transformers import Trainer, TrainerCallback
 
 from hfscratch.training.batching import BatchRamp
 from hfscratch.training.callbacks import StabilityGuard, ThroughputMeter
-from hfscratch.training.optim import decay_parameter_names
+from hfscratch.training.optim import MuonWithAdamW, decay_parameter_names
 
 
 class PretrainTrainer(Trainer):
@@ -28,6 +29,16 @@ class PretrainTrainer(Trainer):
 
     def get_decay_parameter_names(self, model: nn.Module) -> list[str]:
         return decay_parameter_names(model)
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        if self.args.matrix_optimizer != "muon" or self.optimizer is not None:
+            return super().create_optimizer(model)
+        args = self.args
+        betas = (args.adam_beta1, args.adam_beta2)
+        self.optimizer = MuonWithAdamW(
+            model if model is not None else self.model, args.learning_rate, args.weight_decay, betas, args.adam_epsilon
+        )
+        return self.optimizer
 
     def callback(self, kind: type[TrainerCallback]) -> Any:
         """The callback of type `kind` (looked up each time: resuming replaces stateful callbacks)."""

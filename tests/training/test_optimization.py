@@ -92,3 +92,36 @@ def test_batch_ramp_grows_linearly_in_tokens_trained_to_the_full_batch():
     # trained 0 -> 2 rows; 2000 -> 2.6 -> 3; 5000 -> 3.5 -> 4; 9000 -> 4.7 -> 5; 14000 -> 6.2 -> 7; 21000: done.
     assert [ramp.rows_at(step) for step in range(7)] == [2, 3, 4, 5, 7, 8, 8]
     assert ramp.rows_at(1_000) == 8
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_muon_takes_the_hidden_matrices_and_the_schedule_reaches_both_optimizers(tmp_path, tied):
+    model = tiny_model("llama", tie_word_embeddings=tied)
+    trainer = trainer_for(model, tmp_path, learning_rate=1e-3, warmup_steps=10, matrix_optimizer="muon")
+    trainer.create_optimizer_and_scheduler(num_training_steps=110)
+    optimizer = trainer.optimizer
+    names = {id(p): n for n, p in model.named_parameters()}
+    on_muon = {names[id(p)] for g in optimizer.muon.param_groups for p in g["params"]}
+    on_adamw = {names[id(p)] for g in optimizer.adamw.param_groups for p in g["params"]}
+    # Attention and MLP projections on Muon; embeddings, norms and an untied head on AdamW.
+    assert on_muon == {n for n in names.values() if n.endswith("_proj.weight")}
+    assert on_adamw == set(names.values()) - on_muon and "model.embed_tokens.weight" in on_adamw
+    assert ("lm_head.weight" in on_adamw) == (not tied)
+    for _ in range(5):
+        model(input_ids=torch.randint(0, 50, (2, 8)), labels=torch.randint(0, 50, (2, 8))).loss.backward()
+        optimizer.step()
+        trainer.lr_scheduler.step()
+        optimizer.zero_grad()
+    # Step 5 of a 10-step warmup: half the peak, in the inner optimizers' own groups.
+    rates = [g["lr"] for o in (optimizer.muon, optimizer.adamw) for g in o.param_groups]
+    assert len(rates) == (2 if tied else 3) and rates == pytest.approx([5e-4] * len(rates))
+    state = optimizer.state_dict()
+    assert set(state) == {"muon", "adamw"} and state["muon"]["state"] and state["adamw"]["state"]
+    optimizer.load_state_dict(state)  # the round trip a resumed run takes
+
+
+def test_muon_is_refused_under_deepspeed(tmp_path):
+    with pytest.raises(ValueError, match="matrix_optimizer"):
+        PretrainingArguments(
+            output_dir=str(tmp_path), matrix_optimizer="muon", deepspeed="recipes/accelerate/zero2.json"
+        )
