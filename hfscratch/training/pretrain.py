@@ -200,6 +200,26 @@ def device_name() -> str:
     return f"CPU ({names[0] if names else platform.processor() or 'unknown'}, {torch.get_num_threads()} threads)"
 
 
+RECORDED_TRAINING_ARGS = (
+    "learning_rate",
+    "lr_scheduler_type",
+    "lr_scheduler_kwargs",
+    "warmup_steps",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "max_grad_norm",
+    "matrix_optimizer",
+    "bf16",
+    "fp16",
+    "seed",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "global_batch_tokens",
+    "train_tokens",
+)
+
+
 def run_info(trainer: PretrainTrainer, data_dir: str, runtime_s: float) -> dict:
     """How the run was parallelised, as it actually ran (a misconfigured launch can exit 0 doing less), and
     where its data came from: `data_dir`'s stats.json leads on to the curated corpus (the model card's lineage)."""
@@ -217,6 +237,8 @@ def run_info(trainer: PretrainTrainer, data_dir: str, runtime_s: float) -> dict:
         "parameters": total,
         "parameters_on_rank0": local,
         "max_steps": trainer.state.max_steps,
+        # The optimisation as run, in plain JSON (training_args.bin is a pickle: nothing should need to load it).
+        "training_args": {key: getattr(args, key) for key in RECORDED_TRAINING_ARGS},
         "train_tokens": trainer.state.num_input_tokens_seen or None,
         "data_dir": str(Path(data_dir).resolve()),
         "device": device_name(),

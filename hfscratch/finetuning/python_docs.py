@@ -1,0 +1,101 @@
+"""A small instruction set made offline from the Python standard library's own documentation.
+
+The kit's default pretraining corpus is the installed Python documentation, so the matching instruction set
+asks about the same material: what a standard-library function does (its docstring's summary), what its
+signature is (from `inspect.signature`), and what a language reference topic says (`pydoc_data.topics`).
+Every answer is written by CPython's authors, nothing is downloaded, and the set is the same on every machine
+with the same Python version.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import random
+import re
+from pathlib import Path
+
+BUILTIN_NAME = "python-docs"
+MODULES = (
+    "builtins", "json", "os", "os.path", "math", "string", "re", "itertools", "functools", "collections",
+    "shutil", "textwrap", "random", "statistics", "datetime", "pathlib", "glob", "fnmatch", "heapq", "bisect",
+    "operator", "copy", "csv", "base64", "hashlib", "zlib", "gzip", "tempfile", "time", "calendar",
+)  # fmt: skip
+MAX_ANSWER_CHARS = 400
+
+
+def _first_paragraph(text: str) -> str:
+    paragraph = re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0]
+    paragraph = " ".join(paragraph.split())
+    if len(paragraph) > MAX_ANSWER_CHARS:  # cut at a sentence end where one is near
+        cut = paragraph.rfind(". ", 0, MAX_ANSWER_CHARS)
+        paragraph = paragraph[: cut + 1] if cut > MAX_ANSWER_CHARS // 2 else paragraph[:MAX_ANSWER_CHARS]
+    return paragraph
+
+
+def _function_records(module_name: str) -> list[dict[str, str]]:
+    module = importlib.import_module(module_name)
+    records = []
+    for name, obj in sorted(vars(module).items()):
+        if name.startswith("_") or not callable(obj) or getattr(obj, "__module__", None) is None:
+            continue
+        doc = inspect.getdoc(obj)
+        qualified = name if module_name == "builtins" else f"{module_name}.{name}"
+        if doc and len(doc) > 40:
+            summary = _first_paragraph(doc)
+            if summary and not summary.startswith(name + "("):  # C functions open with their signature
+                records.append(
+                    {"instruction": f"What does `{qualified}` do in Python?", "input": "", "output": summary}
+                )
+        try:
+            signature = str(inspect.signature(obj))
+        except (TypeError, ValueError):  # builtins without a text signature
+            continue
+        records.append(
+            {
+                "instruction": "Give the call signature of this Python function.",
+                "input": qualified,
+                "output": qualified + signature,
+            }
+        )
+    return records
+
+
+def _topic_records() -> list[dict[str, str]]:
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:  # some distributions strip pydoc_data
+        return []
+    records = []
+    for name, text in sorted(topics.items()):
+        body = text.split("\n", 2)[-1] if text.count("\n") > 2 else text  # drop the title and its underline
+        answer = _first_paragraph(body)
+        if len(answer) > 60:
+            records.append(
+                {
+                    "instruction": "Summarize this topic of the Python language reference.",
+                    "input": name,
+                    "output": answer,
+                }
+            )
+    return records
+
+
+def python_docs_instructions(max_records: int | None = None, seed: int = 0) -> list[dict[str, str]]:
+    """Alpaca records from the standard library's docstrings, signatures and reference topics, shuffled."""
+    records = _topic_records()
+    for module_name in MODULES:
+        records += _function_records(module_name)
+    unique = list({(r["instruction"], r["input"]): r for r in records}.values())
+    random.Random(seed).shuffle(unique)
+    return unique[:max_records] if max_records else unique
+
+
+def write_python_docs_instructions(path: str | Path, max_records: int | None = None, seed: int = 0) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for record in python_docs_instructions(max_records, seed):
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path

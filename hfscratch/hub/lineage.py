@@ -1,0 +1,125 @@
+"""Where a model came from: the chain of plain files each step wrote, read back for the model card.
+
+    MODEL_DIR/run_info.json --data_dir--> tokenize output/stats.json --corpus--> curate output/stats.json
+    MODEL_DIR/trainer_state.json, all_results.json, loss_curve.png, evaluation/scores.json
+
+Every link is optional: a run made before a field existed, a model trained on a corpus from elsewhere, or a folder
+moved to another machine still gets a card, and the card says "not recorded" for what is missing (`Lineage.missing`
+says why). A file that exists but is not valid JSON is bad input and stops the card with a one-line error. Nothing
+here unpickles anything: `training_args.bin` is never opened.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hfscratch.recipes import RecipeError
+
+EVALUATION_DIR = "evaluation"  # `hfscratch evaluate`'s default output folder inside the model folder
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`; None when the file does not exist."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecipeError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: expected a JSON object, got a {type(data).__name__}")
+    return data
+
+
+@dataclass
+class Lineage:
+    """The facts files of one model folder and of the data it was trained on (None where a link is missing)."""
+
+    model_dir: Path
+    config: dict[str, Any]
+    run_info: dict[str, Any] | None = None
+    trainer_state: dict[str, Any] | None = None
+    results: dict[str, Any] | None = None  # all_results.json (train + eval metrics), else train_results.json
+    data_dir: Path | None = None
+    tokenize_stats: dict[str, Any] | None = None
+    corpus_dir: Path | None = None
+    curate_stats: dict[str, Any] | None = None
+    evaluation_dir: Path | None = None
+    scores: dict[str, Any] | None = None
+    missing: list[str] = field(default_factory=list)  # one line per broken link, for the terminal
+
+    @property
+    def log_history(self) -> list[dict[str, Any]]:
+        return (self.trainer_state or {}).get("log_history", [])
+
+    @property
+    def loss_curve(self) -> Path | None:
+        path = self.model_dir / "loss_curve.png"
+        return path if path.is_file() else None
+
+    @property
+    def scores_plot(self) -> Path | None:
+        path = self.evaluation_dir / "scores.png" if self.evaluation_dir else None
+        return path if path and path.is_file() and self.scores is not None else None
+
+    @property
+    def funnel_plot(self) -> Path | None:
+        path = self.corpus_dir / "funnel.png" if self.corpus_dir else None
+        return path if path and path.is_file() else None
+
+
+def gather_lineage(
+    model_dir: str | Path, data_dir: str | Path | None = None, evaluation_dir: str | Path | None = None
+) -> Lineage:
+    """Follow the files from `model_dir` back to the curated corpus.
+
+    `data_dir` (a `hfscratch tokenize` output) stands in for run_info.json's when that is absent, e.g. for runs
+    made before pretrain recorded it; `evaluation_dir` (a `hfscratch evaluate` output) for MODEL_DIR/evaluation.
+    """
+    model_dir = Path(model_dir)
+    config = read_json(model_dir / "config.json")
+    if config is None:
+        raise RecipeError(f"{model_dir}: not a model folder (no config.json; expected a `hfscratch pretrain` output)")
+    if config.get("model_type") != "hfscratch":
+        raise RecipeError(
+            f"{model_dir}/config.json: model_type is {config.get('model_type')!r}; the card describes hfscratch models "
+            "(model_type 'hfscratch', as `hfscratch pretrain` saves them)"
+        )
+    lineage = Lineage(model_dir=model_dir, config=config)
+    lineage.run_info = read_json(model_dir / "run_info.json")
+    lineage.trainer_state = read_json(model_dir / "trainer_state.json")
+    lineage.results = read_json(model_dir / "all_results.json") or read_json(model_dir / "train_results.json")
+    lineage.evaluation_dir = Path(evaluation_dir) if evaluation_dir else model_dir / EVALUATION_DIR
+    lineage.scores = read_json(lineage.evaluation_dir / "scores.json")
+    for name, value in (("run_info.json", lineage.run_info), ("trainer_state.json", lineage.trainer_state)):
+        if value is None:
+            lineage.missing.append(f"{model_dir / name} not found: training facts not recorded")
+    if lineage.scores is None:
+        where = lineage.evaluation_dir / "scores.json"
+        lineage.missing.append(f"{where} not found: no evaluation results (run `hfscratch evaluate`)")
+
+    recorded = (lineage.run_info or {}).get("data_dir")
+    data = data_dir or recorded
+    if data is None:
+        lineage.missing.append("run_info.json records no data_dir (pass --data_dir): data lineage not recorded")
+        return lineage
+    lineage.data_dir = Path(data)
+    lineage.tokenize_stats = read_json(lineage.data_dir / "stats.json")
+    if lineage.tokenize_stats is None:
+        lineage.missing.append(f"{lineage.data_dir / 'stats.json'} not found: tokenizer and token counts not recorded")
+        return lineage
+
+    corpus = lineage.tokenize_stats.get("corpus")
+    if corpus is None:
+        lineage.missing.append(f"{lineage.data_dir / 'stats.json'} names no corpus: curation not recorded")
+        return lineage
+    lineage.corpus_dir = Path(corpus)
+    # A tokenize corpus may also be a plain text or JSONL file that no curation step wrote.
+    lineage.curate_stats = read_json(lineage.corpus_dir / "stats.json") if lineage.corpus_dir.is_dir() else None
+    if lineage.curate_stats is None or "funnel" not in lineage.curate_stats:
+        lineage.missing.append(f"{lineage.corpus_dir} has no curation stats.json: curation funnel not recorded")
+        lineage.curate_stats = None
+    return lineage

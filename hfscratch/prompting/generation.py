@@ -1,0 +1,89 @@
+"""Loading a model (with or without a LoRA adapter) and sampling from it with `generate()`.
+
+Sampling is transformers' own (`GenerationConfig`: temperature, top-p, top-k, repetition penalty), and a
+`TextStreamer` prints tokens as they come. Temperature 0 means greedy decoding, which is deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hfscratch.recipes import RecipeError
+
+
+@dataclass
+class SamplingOptions:
+    max_new_tokens: int = 64
+    temperature: float = 0.8  # 0: greedy
+    top_p: float = 0.95
+    top_k: int = 50
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+    def generation_config(self, tokenizer: Any, base: Any = None) -> Any:
+        from transformers import GenerationConfig
+
+        config = GenerationConfig.from_dict(base.to_dict()) if base is not None else GenerationConfig()
+        sample = self.temperature > 0
+        config.update(
+            max_new_tokens=self.max_new_tokens,
+            do_sample=sample,
+            temperature=self.temperature if sample else None,
+            top_p=self.top_p if sample else None,
+            top_k=self.top_k if sample else None,
+            repetition_penalty=self.repetition_penalty,
+            pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        return config
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model_and_tokenizer(
+    model_dir: str | Path, adapter: str | Path | None = None, device: str | None = None
+) -> tuple[Any, Any]:
+    """The model in eval mode (with the adapter applied, unmerged) and its tokenizer.
+
+    With an adapter, the tokenizer comes from the adapter folder when it has one: that copy carries the chat
+    template the adapter was trained with.
+    """
+    from transformers import AutoTokenizer
+
+    from hfscratch.finetuning.lora import load_adapter_model, load_base_model
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise RecipeError(f"model {model_dir}: not a model folder (no config.json)")
+    device = device or default_device()
+    dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+    if adapter:
+        model = load_adapter_model(model_dir, adapter, dtype)
+        tokenizer_dir = adapter if (Path(adapter) / "tokenizer_config.json").is_file() else model_dir
+    else:
+        model, tokenizer_dir = load_base_model(model_dir, dtype), model_dir
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), trust_remote_code=True)
+    return model.to(device).eval(), tokenizer
+
+
+@torch.inference_mode()
+def generate_text(model: Any, tokenizer: Any, prompt: str, options: SamplingOptions, streamer: Any = None) -> str:
+    """The continuation of `prompt` (without the prompt); `streamer` (e.g. a `TextStreamer`) sees it token by token.
+
+    The prompt is tokenized as is: a chat prompt from `format_chat` already starts with the BOS token.
+    """
+    from transformers import set_seed
+
+    set_seed(options.seed)
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    if inputs["input_ids"].shape[1] == 0:
+        raise RecipeError("prompt: empty after tokenization")
+    base = getattr(model, "generation_config", None)
+    output = model.generate(**inputs, generation_config=options.generation_config(tokenizer, base), streamer=streamer)
+    return tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)

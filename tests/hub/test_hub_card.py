@@ -1,0 +1,175 @@
+"""The model card: metadata that huggingface_hub parses back, and the run's real numbers in its body."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hub_test_helpers import DUPLICATES, EMAILS, SCORES
+from huggingface_hub import ModelCard, metadata_load
+
+from hfscratch.hub import gather_lineage, render_card, validate_card, write_model_card
+from hfscratch.recipes import RecipeError
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "model_cards" / "examples" / "tiny-cpu"
+
+
+def test_card_of_a_real_run_has_model_index_lineage_and_loss_curve(model_dir):
+    readme = write_model_card(model_dir, repo_id="my-org/tiny")
+    assert readme == model_dir / "README.md"
+    card = validate_card(readme.read_text())
+
+    # Metadata, as huggingface_hub reads it back from the file.
+    meta = metadata_load(readme)
+    assert meta["library_name"] == "transformers" and meta["pipeline_tag"] == "text-generation"
+    assert meta["license"] == "apache-2.0" and meta["language"] == ["en"]
+    assert "custom_code" in meta["tags"]
+    results = {(r.dataset_type, r.metric_type): r for r in card.data.eval_results}
+    assert card.data.model_name == "tiny"
+    for row in SCORES["results"]:
+        result = results[(row["dataset_type"], row["metric"])]
+        assert result.metric_value == round(100 * row["value"], 2) and result.dataset_split == row["split"]
+        assert result.dataset_name == f"{row['task_name']} (0-Shot)" and result.dataset_config == row["dataset_name"]
+        assert result.dataset_args["num_few_shot"] == row["num_fewshot"]
+    assert results[("Rowan/hellaswag", "acc_norm")].dataset_args["limit"] == 200  # a subset is marked as one
+
+    # Lineage: numbers from the curate and tokenize stats of the run, through run_info.json's data_dir.
+    text = readme.read_text()
+    info = json.loads((model_dir / "run_info.json").read_text())
+    tok = json.loads(Path(info["data_dir"], "stats.json").read_text())
+    cur = json.loads(Path(tok["corpus"], "stats.json").read_text())
+    funnel = cur["funnel"]
+    assert f"{funnel[0]['docs_in']:,} documents read, {funnel[-1]['docs_out']:,} kept" in text
+    assert funnel[0]["docs_in"] == 162 and funnel[-1]["docs_out"] == 162 - DUPLICATES
+    assert f"Exact dedup removed {DUPLICATES}" in text
+    assert f"email {EMAILS}" in text and cur["pii_redacted"]["email"] == EMAILS
+    assert f"{tok['train']['tokens']:,} training tokens" in text
+    assert f"{tok['validation']['tokens']:,} validation tokens" in text
+    assert f"| grammar | jsonl | 162 | {tok['sources']['grammar']['documents']} |" in text
+
+    # Training and architecture from the model folder.
+    state = json.loads((model_dir / "trainer_state.json").read_text())
+    assert f"| steps | {state['global_step']} (" in text
+    assert f"| tokens seen | {info['train_tokens']:,} |" in text
+    assert f"{info['parameters']:,} (" in text  # counted on the meta device == what training reported
+    assert "multi-head (MHA): 2 query heads, 2 key/value heads of 32 dimensions" in text
+    assert "| ARC-Easy | acc | 27.31 ± 0.91 | 25.0 | 0 | 2,376 | test |" in text
+    assert "| HellaSwag | acc_norm | 25.89 ± 0.44 | 25.0 | 0 | 200 (limited) | validation |" in text
+    assert "| perplexity | 123.4 |" in text and "| tokens | 5,077 |" in text and "/local/path" not in text
+    assert "| acc_norm | 0.2772 |" in text and "| bleu_max | 0.155 |" in text and "def get_in_in" not in text
+    assert "Average: 26.60 (chance 25.00) over arc_easy, hellaswag." in text
+
+    # Images: the loss curve and the funnel plot, referenced and beside the README.
+    assert "![Training and validation loss](loss_curve.png)" in text
+    assert "](curation_funnel.png)" in text and "](evaluation_scores.png)" in text
+    assert (model_dir / "curation_funnel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert 'from_pretrained("my-org/tiny", trust_remote_code=True)' in text
+    assert "CPU (" in text and "not estimated" in text  # a CPU run: device-hours only, no invented power figure
+
+
+def test_validation_catches_what_the_hub_would_reject(model_dir):
+    card = render_card(gather_lineage(model_dir))
+    text = str(card)
+    validate_card(card)  # the round trip of the real card holds
+    header, body = text.split("\n---\n", 1)
+    broken_index = header.replace("type: acc_norm", "typo: acc_norm")  # a metric without its type
+    with pytest.raises(RecipeError, match="model card metadata is invalid"):
+        validate_card(broken_index + "\n---\n" + body)
+    with pytest.raises(RecipeError, match="pipeline_tag"):
+        validate_card(text.replace("pipeline_tag: text-generation", "pipeline_tag: fill-mask"))
+    with pytest.raises(RecipeError, match="invalid"):
+        validate_card("---\n- just\n- a list\n---\n# card\n")
+
+
+def test_missing_links_are_said_not_recorded(model_dir, tmp_path):
+    """An older run: run_info.json without data_dir, no evaluation; the card still renders and says so."""
+    info = json.loads((model_dir / "run_info.json").read_text())
+    data_dir = Path(info["data_dir"])
+    for key in ("data_dir", "device", "device_hours", "train_tokens", "train_runtime_s", "num_devices"):
+        info.pop(key)
+    (model_dir / "run_info.json").write_text(json.dumps(info))
+    (model_dir / "evaluation" / "scores.json").unlink()
+    lineage = gather_lineage(model_dir)
+    assert any("no data_dir" in line for line in lineage.missing)
+    card = render_card(lineage)
+    validate_card(card)
+    assert "model-index" not in card.data.to_dict() and "model_name" not in card.data.to_dict()
+    assert "The training data's lineage is not recorded" in card.text
+    assert "| hardware | not recorded |" in card.text
+    assert "No evaluation was recorded" in card.text
+
+    # --data_dir fills the gap; a tokenize output whose corpus was a plain file has tokens but no funnel.
+    text = render_card(gather_lineage(model_dir, data_dir=data_dir)).text
+    assert "**Curation funnel**" in text
+    stats = json.loads((data_dir / "stats.json").read_text())
+    other = tmp_path / "tok-from-a-text-file"
+    other.mkdir()
+    (other / "stats.json").write_text(json.dumps(stats | {"corpus": str(tmp_path / "corpus.txt")}))
+    lineage = gather_lineage(model_dir, data_dir=other)
+    text = render_card(lineage).text
+    assert f"{stats['train']['tokens']:,} training tokens" in text
+    assert "The curation funnel, de-duplication and PII counts are not recorded" in text
+    assert any("no curation stats.json" in line for line in lineage.missing)
+
+
+def test_energy_follows_plans_model_for_a_gpu_and_a_stated_cpu_power(model_dir):
+    info = json.loads((model_dir / "run_info.json").read_text())
+    info.update(device="NVIDIA H100 80GB HBM3", device_hours=10.0, num_devices=1)
+    (model_dir / "run_info.json").write_text(json.dumps(info))
+    text = render_card(gather_lineage(model_dir)).text
+    # plan: H100 TDP 700 W, PUE 1.1, $100/MWh -> 10 h x 700 W x 1.1 = 7.7 kWh, $0.77.
+    assert "7.7 kWh = 10 device-hours x 700 W" in text and "PUE 1.1" in text and "$0.77 at $100/MWh" in text
+    info.update(device="CPU (Intel Xeon, 2 threads)")
+    (model_dir / "run_info.json").write_text(json.dumps(info))
+    text = render_card(gather_lineage(model_dir), device_watts=50).text
+    assert "0.55 kWh = 10 device-hours x 50 W (the board power given to `push --device_watts`)" in text
+
+
+def test_recorded_training_arguments_fill_the_training_table(model_dir):
+    info = json.loads((model_dir / "run_info.json").read_text())
+    info["training_args"] = {
+        "learning_rate": 3e-3,
+        "lr_scheduler_type": "cosine_with_min_lr",
+        "warmup_steps": 2,
+        "weight_decay": 0.1,
+        "adam_beta1": 0.9,
+        "adam_beta2": 0.95,
+        "max_grad_norm": 1.0,
+        "optim": "adamw_torch",
+        "bf16": True,
+        "seed": 1,
+    }
+    (model_dir / "run_info.json").write_text(json.dumps(info))
+    text = render_card(gather_lineage(model_dir)).text
+    assert "| optimizer | adamw_torch (betas 0.9, 0.95), weight decay 0.1, clipping 1.0 |" in text
+    assert "| schedule | cosine_with_min_lr, peak learning rate 0.003, warmup 2, last logged" in text
+    assert "| precision | bf16 |" in text and "| seed | 1 |" in text
+
+
+def test_bad_files_are_one_line_errors(model_dir, tmp_path):
+    (model_dir / "trainer_state.json").write_text("{not json")
+    with pytest.raises(RecipeError, match=r"trainer_state.json: not valid JSON"):
+        gather_lineage(model_dir)
+    with pytest.raises(RecipeError, match="not a model folder"):
+        gather_lineage(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(RecipeError, match="model_type is 'gpt2'; the card describes hfscratch models"):
+        gather_lineage(tmp_path)
+    (model_dir / "trainer_state.json").write_text("{}")
+    scores = json.loads((model_dir / "evaluation" / "scores.json").read_text())
+    del scores["results"][1]["metric"]
+    (model_dir / "evaluation" / "scores.json").write_text(json.dumps(scores))
+    with pytest.raises(RecipeError, match=r"scores.json: results\[1\] lacks 'metric'"):
+        render_card(gather_lineage(model_dir))
+
+
+def test_example_card_of_the_tiny_cpu_recipe_is_valid_and_complete():
+    readme = EXAMPLE / "README.md"
+    card = validate_card(ModelCard(readme.read_text()))
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag == "text-generation"
+    text = readme.read_text()
+    for image in ("loss_curve.png", "curation_funnel.png"):
+        assert f"]({image})" in text and (EXAMPLE / image).read_bytes()[:4] == b"\x89PNG"
+    assert "**Curation funnel**" in text and "PII redacted" in text and "| steps |" in text
