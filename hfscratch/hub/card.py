@@ -34,43 +34,22 @@ LOSS_CURVE, FUNNEL, SCORES_PLOT = "loss_curve.png", "curation_funnel.png", "eval
 # -- Evaluation results: scores.json -> EvalResult ----------------------------------------------------------
 
 
-METRIC_NAMES = {"acc": "accuracy", "acc_norm": "normalized accuracy", "mc1": "mc1", "mc2": "mc2"}
-
-
 def eval_results_from_scores(scores: dict[str, Any], model_name: str, source: str = "scores.json") -> list[EvalResult]:
-    """`model-index` entries for the lm-eval rows of an evaluation's scores.json (see `hfscratch evaluate`), in the
-    Open LLM Leaderboard's shape: values in percent, the few-shot count in the dataset name and args.
+    """`model-index` entries for an evaluation's scores.json (see `hfscratch evaluate`), checked first so that a
+    malformed file is a one-line error naming it rather than a KeyError."""
+    from hfscratch.evaluation.report import eval_results
 
-    `model_name` names the model-index; it is given to `ModelCardData` alongside these results.
-    """
     results = scores.get("results")
     if not isinstance(results, list):
         raise RecipeError(f"{source}: expected a 'results' list of task scores")
-    out = []
     for i, r in enumerate(results):
         missing = [key for key in ("task", "metric", "value") if not isinstance(r, dict) or r.get(key) is None]
         if missing:
             raise RecipeError(f"{source}: results[{i}] lacks {', '.join(map(repr, missing))}")
-        shots = r.get("num_fewshot")
-        dataset_args: dict[str, Any] = {"num_few_shot": shots} if shots is not None else {}
-        if r.get("limit"):
-            dataset_args["limit"] = r["limit"]  # a subset: not comparable with a full-split score
-        name = r.get("task_name") or r["task"]
-        out.append(
-            EvalResult(
-                task_type="text-generation",
-                task_name="Text Generation",
-                dataset_type=r.get("dataset_type") or r["task"],
-                dataset_name=f"{name} ({shots}-Shot)" if shots is not None else name,
-                dataset_config=r.get("dataset_name"),
-                dataset_split=r.get("split"),
-                dataset_args=dataset_args or None,
-                metric_type=r["metric"],
-                metric_name=METRIC_NAMES.get(r["metric"], r["metric"]),
-                metric_value=round(100 * float(r["value"]), 2),
-            )
-        )
-    return out
+    try:
+        return eval_results(scores, model_name)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecipeError(f"{source}: not an evaluation's scores ({type(exc).__name__}: {exc})") from None
 
 
 # -- Rendering -----------------------------------------------------------------------------------------------

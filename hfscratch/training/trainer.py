@@ -65,4 +65,10 @@ class PretrainTrainer(Trainer):
             logs.update(meter.measure(self.state.num_input_tokens_seen))
         if "eval_loss" in logs:
             logs["eval_perplexity"] = math.exp(logs["eval_loss"])
+        if getattr(self.args, "eval_harness_tasks", None):  # in-training lm-eval scores go to every logger too
+            from hfscratch.evaluation.callback import EvalHarnessCallback
+
+            harness = self.callback(EvalHarnessCallback)
+            if harness is not None:
+                logs.update(harness.pop_metrics())
         super().log(logs, start_time)

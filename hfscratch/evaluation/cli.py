@@ -1,0 +1,48 @@
+"""`hfscratch evaluate MODEL_DIR [RECIPE.yaml] [--key value ...]`: benchmarks, perplexity, open-ended metrics."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hfscratch.evaluation.arguments import EvaluateArguments
+from hfscratch.recipes import parse_recipe
+
+DESCRIPTION = (
+    "Step 4: evaluate a model folder (MODEL_DIR, or model_name_or_path in the recipe) with lm-eval "
+    "(ARC, HellaSwag, MMLU, TruthfulQA, any lm-eval task; presets leaderboard-v1 and zero-shot), perplexity and "
+    "bits per byte on held-out data, a domain cloze benchmark, BLEU/ROUGE on generations, human rating sheets. "
+    "Writes results.json, scores.json, scores.png and model-index.yaml into output_dir (default MODEL_DIR/evaluation)."
+)
+
+
+def normalize_argv(argv: Sequence[str]) -> list[str]:
+    """`MODEL_DIR [RECIPE.yaml] --key v` -> `[RECIPE.yaml] --model_name_or_path MODEL_DIR --key v`."""
+    argv = list(argv)
+    leading = []
+    while argv and not argv[0].startswith("-") and len(leading) < 2:
+        leading.append(argv.pop(0))
+    recipe = [a for a in leading if a.endswith((".yaml", ".yml")) or (Path(a).is_file() and not Path(a).is_dir())]
+    models = [a for a in leading if a not in recipe]
+    if len(models) > 1:
+        return [*leading, *argv]  # let the parser name the unexpected argument
+    model = ["--model_name_or_path", models[0]] if models else []
+    return [*recipe, *model, *argv]  # --data-dir works as well as --data_dir: HfArgumentParser adds the aliases
+
+
+def main(argv: Sequence[str]) -> int:
+    from hfscratch.evaluation.report import render_table
+    from hfscratch.evaluation.runner import run_evaluation
+
+    (args,) = parse_recipe(
+        [EvaluateArguments], normalize_argv(argv), prog="hfscratch evaluate", description=DESCRIPTION
+    )
+    scores = run_evaluation(args)
+    print(render_table(scores))
+    print(f"\nwritten to {args.evaluation_dir}: results.json, scores.json, scores.png, model-index.yaml")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

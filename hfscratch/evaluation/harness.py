@@ -1,0 +1,279 @@
+"""The standard benchmarks through lm-eval's Python API: `simple_evaluate` with an `HFLM` around the model.
+
+Prompts, metrics and aggregation are lm-eval's own, so the numbers mean what everyone else's mean; this
+module only chooses tasks and few-shot counts (the presets), points lm-eval at a local mirror when asked
+(`tasks.py`), and reads the one headline number per task out of lm-eval's results, with its chance level
+computed from the items actually scored.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hfscratch.evaluation.tasks import leaf_tasks, quiet_lm_eval, task_manager, write_overrides
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """How a task is named and reported (the model card's model-index follows the Open LLM Leaderboard)."""
+
+    task_name: str
+    dataset_type: str
+    dataset_name: str | None
+    split: str
+    metric: str
+
+
+KNOWN_TASKS: dict[str, TaskInfo] = {
+    "arc_easy": TaskInfo("ARC (Easy)", "allenai/ai2_arc", "ARC-Easy", "test", "acc_norm"),
+    "arc_challenge": TaskInfo("ARC (Challenge)", "allenai/ai2_arc", "ARC-Challenge", "test", "acc_norm"),
+    "hellaswag": TaskInfo("HellaSwag", "Rowan/hellaswag", None, "validation", "acc_norm"),
+    "mmlu": TaskInfo("MMLU", "cais/mmlu", "all", "test", "acc"),
+    "truthfulqa_mc1": TaskInfo("TruthfulQA (MC1)", "truthfulqa/truthful_qa", "multiple_choice", "validation", "acc"),
+    "truthfulqa_mc2": TaskInfo("TruthfulQA (MC2)", "truthfulqa/truthful_qa", "multiple_choice", "validation", "acc"),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    tasks: tuple[tuple[str, int], ...]  # (task, few-shot examples)
+    average: bool = True
+
+
+PRESETS: dict[str, Preset] = {
+    # The Open LLM Leaderboard (v1, 2023): ARC 25-shot acc_norm, HellaSwag 10-shot acc_norm, MMLU 5-shot acc,
+    # TruthfulQA 0-shot mc2, and their mean.
+    "leaderboard-v1": Preset((("arc_challenge", 25), ("hellaswag", 10), ("mmlu", 5), ("truthfulqa_mc2", 0))),
+    "zero-shot": Preset(
+        (
+            ("arc_easy", 0),
+            ("arc_challenge", 0),
+            ("hellaswag", 0),
+            ("mmlu", 0),
+            ("truthfulqa_mc1", 0),
+            ("truthfulqa_mc2", 0),
+        )
+    ),
+}
+
+
+def requested_tasks(preset: str | None, tasks: Iterable[str], num_fewshot: int | None) -> list[tuple[str, int | None]]:
+    """(task, few-shot) pairs of a run: the preset's, then the user's (None: the task's own default)."""
+    pairs: list[tuple[str, int | None]] = list(PRESETS[preset].tasks) if preset else []
+    seen = {name for name, _ in pairs}
+    for name in tasks:
+        for part in filter(None, (p.strip() for p in name.split(","))):  # --tasks a,b as lm-eval spells it
+            if part not in seen:
+                pairs.append((part, num_fewshot))
+                seen.add(part)
+    return pairs
+
+
+CPU_BATCH_SIZE = 32
+
+
+def make_lm(
+    model: Any,
+    batch_size: str | int = "auto",
+    max_batch_size: int = 64,
+    device: str | None = None,
+    dtype: str = "auto",
+    tokenizer: Any = None,
+) -> Any:
+    """An lm-eval `HFLM` around a model folder (as `lm_eval --model hf` builds it) or a model in memory."""
+    import torch
+    from lm_eval.models.huggingface import HFLM
+
+    quiet_lm_eval()
+    batch = int(batch_size) if str(batch_size).isdigit() else batch_size
+    on_cpu = device == "cpu" or (device is None and not torch.cuda.is_available())
+    if batch == "auto" and on_cpu:
+        # lm-eval's search starts with max_batch_size full-length rows to find the memory limit: on a CPU there
+        # is none to find and the probe alone takes a minute; a fixed batch is as fast.
+        batch = CPU_BATCH_SIZE
+    if isinstance(model, (str, Path)):
+        return HFLM(
+            pretrained=str(model),
+            trust_remote_code=True,
+            batch_size=batch,
+            max_batch_size=max_batch_size,
+            device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+            dtype=dtype,
+        )
+    return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, max_batch_size=max_batch_size)
+
+
+def run_harness(
+    lm: Any,
+    pairs: list[tuple[str, int | None]],
+    *,
+    limit: float | None = None,
+    data_dir: Path | None = None,
+    overrides_dir: Path | None = None,
+    extra_include: list[Path] | None = None,
+    include_defaults: bool = True,
+    bootstrap_iters: int = 100000,
+    seed: int = 1234,
+    log_samples: bool = True,
+) -> tuple[dict, dict[str, str]]:
+    """Run lm-eval once per distinct few-shot count (the leaderboard runs each task at its own) and merge.
+
+    Returns lm-eval's merged results and task -> Hub dataset id of the tasks read from `data_dir`.
+    """
+    from lm_eval import simple_evaluate
+
+    hub_ids: dict[str, str] = {}
+    include = list(extra_include or [])
+    if include_defaults:
+        stock = task_manager()
+        names = [name for name, _ in pairs]
+        leaf_tasks(names, stock.task_index)  # unknown names fail here, with suggestions, before any work
+        if data_dir is not None:
+            if overrides_dir is None:
+                raise ValueError("overrides_dir is required with data_dir")
+            hub_ids = write_overrides(names, Path(data_dir), overrides_dir, stock.task_index, also=list(KNOWN_TASKS))
+            include.append(overrides_dir)
+    manager = task_manager(include, include_defaults=include_defaults)
+    merged: dict[str, Any] = {}
+    for shots in dict.fromkeys(shots for _, shots in pairs):
+        names = [name for name, s in pairs if s == shots]
+        results = simple_evaluate(
+            model=lm,
+            tasks=names,
+            num_fewshot=shots,
+            limit=limit,
+            task_manager=manager,
+            bootstrap_iters=bootstrap_iters,
+            log_samples=log_samples,
+            # lm-eval's default seeds, as its CLI uses them; the few-shot seed is the one that matters
+            random_seed=0,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
+        merged = merge_results(merged, results)
+    return merged, hub_ids
+
+
+MERGED_KEYS = (
+    "results",
+    "groups",
+    "group_subtasks",
+    "configs",
+    "versions",
+    "n-shot",
+    "higher_is_better",
+    "n-samples",
+    "samples",
+)
+
+
+def merge_results(into: dict, results: dict) -> dict:
+    if not into:
+        return results
+    for key in MERGED_KEYS:
+        if key in results:
+            into.setdefault(key, {}).update(results[key])
+    return into
+
+
+# -- reading the headline numbers --------------------------------------------------------------------------
+
+
+def leaf_names(name: str, results: dict) -> list[str]:
+    children = results.get("group_subtasks", {}).get(name)
+    if not children:
+        return [name]
+    return [leaf for child in children for leaf in leaf_names(child, results)]
+
+
+def primary_metric(name: str, results: dict) -> str:
+    if name in KNOWN_TASKS:
+        return KNOWN_TASKS[name].metric
+    row = results["results"][name]
+    metrics = [key.split(",")[0] for key in row if "," in key and "_stderr" not in key]
+    for preferred in ("acc_norm", "acc", "exact_match", "f1"):
+        if preferred in metrics:
+            return preferred
+    if not metrics:
+        raise ValueError(f"lm-eval reported no metric for {name!r}")
+    return metrics[0]
+
+
+def chance_level(name: str, metric: str, results: dict) -> float | None:
+    """Expected score of a model that picks uniformly at random, over the items actually scored.
+
+    Accuracy: the mean of 1/choices. TruthfulQA MC2 (probability mass on the true answers): the mean share of
+    true answers. None for generation tasks.
+    """
+    samples = [s for leaf in leaf_names(name, results) for s in results.get("samples", {}).get(leaf, [])]
+    if not samples or metric not in ("acc", "acc_norm"):
+        return None
+    if any(len(s.get("arguments", [])) < 2 for s in samples):
+        return None  # not multiple choice
+    if name == "truthfulqa_mc2":
+        labels = [s["doc"]["mc2_targets"]["labels"] for s in samples]
+        return statistics.fmean(sum(lab) / len(lab) for lab in labels)
+    return statistics.fmean(1 / len(s["arguments"]) for s in samples)
+
+
+def task_scores(
+    results: dict, pairs: list[tuple[str, int | None]], limit: float | None, hub_ids: dict[str, str]
+) -> list[dict]:
+    """One row per requested task, in the order asked: scores.json's "results"."""
+    rows = []
+    for name, _ in pairs:
+        row = results["results"][name]
+        metric = primary_metric(name, results)
+        value = row.get(f"{metric},none")
+        stderr = row.get(f"{metric}_stderr,none")
+        info = KNOWN_TASKS.get(name) or describe_task(name, results, hub_ids)
+        leaves = leaf_names(name, results)
+        shots = results.get("n-shot", {}).get(leaves[0], 0)
+        samples = sum(results.get("n-samples", {}).get(leaf, {}).get("effective", 0) for leaf in leaves)
+        rows.append(
+            {
+                "task": name,
+                "task_name": info.task_name,
+                "dataset_type": info.dataset_type,
+                "dataset_name": info.dataset_name,
+                "split": info.split,
+                "metric": metric,
+                "value": float(value),
+                "stderr": float(stderr) if isinstance(stderr, (int, float)) and math.isfinite(stderr) else None,
+                "num_fewshot": int(shots),
+                "chance": chance_level(name, metric, results),
+                "limit": int(limit) if limit is not None and limit >= 1 else None,
+                "samples": int(samples),
+            }
+        )
+    return rows
+
+
+def describe_task(name: str, results: dict, hub_ids: dict[str, str]) -> TaskInfo:
+    """Names of a task outside KNOWN_TASKS, from its lm-eval config (the Hub id even when read from a mirror)."""
+    leaf = leaf_names(name, results)[0]
+    config = results.get("configs", {}).get(leaf, {})
+    return TaskInfo(
+        task_name=config.get("task_alias") or name,
+        dataset_type=hub_ids.get(leaf) or str(config.get("dataset_path", "unknown")),
+        dataset_name=config.get("dataset_name"),
+        split=config.get("test_split") or config.get("validation_split") or "test",
+        metric=primary_metric(name, results),
+    )
+
+
+def average(rows: list[dict]) -> dict:
+    """The leaderboard's average: the plain mean of each task's headline number."""
+    value = statistics.fmean(row["value"] for row in rows)
+    chances = [row["chance"] for row in rows]
+    return {
+        "tasks": [row["task"] for row in rows],
+        "value": value,
+        "chance": statistics.fmean(chances) if all(c is not None for c in chances) else None,
+    }

@@ -1,0 +1,169 @@
+"""Open-ended metrics, human ratings, the report and the model-index: no model needed."""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+
+import pytest
+
+from hfscratch.evaluation import eval_results
+from hfscratch.evaluation.harness import requested_tasks
+from hfscratch.evaluation.human import aggregate, read_scores, write_sheet
+from hfscratch.evaluation.open_ended import bleu, rouge, score_answer
+from hfscratch.evaluation.report import model_index_yaml, plot_scores, render_table
+from hfscratch.recipes import RecipeError
+
+PAIRS = [
+    ("The cat sat on the mat.", "The cat is sitting on the mat."),
+    ("Paris is the capital of France.", "The capital of France is Paris."),
+    ("I have no comment.", "Nothing happens if you eat watermelon seeds."),
+    ("A quick brown fox jumps over the lazy dog . It runs away .", "The quick brown fox jumped over a lazy dog."),
+]
+
+
+@pytest.mark.parametrize(("reference", "prediction"), PAIRS)
+def test_bleu_and_rouge_match_sacrebleu_and_rouge_score_directly(reference: str, prediction: str) -> None:
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    expected_bleu = sacrebleu.corpus_bleu(
+        [prediction], [[reference]], smooth_method="exp", smooth_value=0.0, tokenize="intl"
+    ).score
+    assert bleu(reference, prediction) == pytest.approx(expected_bleu, abs=1e-9)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeLsum"])
+    direct = scorer.score(reference.replace(" . ", ".\n"), prediction.replace(" . ", ".\n"))
+    ours = rouge(reference, prediction)
+    assert ours["rouge1"] == pytest.approx(100 * direct["rouge1"].fmeasure)
+    assert ours["rouge2"] == pytest.approx(100 * direct["rouge2"].fmeasure)
+    assert ours["rougeL"] == pytest.approx(100 * direct["rougeLsum"].fmeasure)
+
+
+def test_scores_agree_with_lm_evals_truthfulqa_generation_metrics() -> None:
+    """lm-eval's own truthfulqa_gen scoring, on one answer against true and false references."""
+    from lm_eval.tasks.truthfulqa.utils import process_results_gen
+
+    doc = {
+        "correct_answers": ["Nothing happens.", "You digest the seeds.", "I have no comment."],
+        "incorrect_answers": ["You grow watermelons in your stomach.", "You get sick."],
+    }
+    answer = "Nothing happens, you just digest the seeds."
+    theirs = process_results_gen(doc, [answer])
+    ours = score_answer(answer, doc["correct_answers"], doc["incorrect_answers"])
+    for metric in ("bleu", "rouge1", "rouge2", "rougeL"):
+        for kind in ("max", "diff", "acc"):
+            assert ours[f"{metric}_{kind}"] == pytest.approx(theirs[f"{metric}_{kind}"]), f"{metric}_{kind}"
+    assert ours["bleu_acc"] == 1.0 and ours["rouge1_max"] > 50
+
+
+def fill(sheet, scores_by_rater: dict[str, list[int]], out):
+    rows = list(csv.DictReader(open(sheet, encoding="utf-8")))
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=rows[0].keys())
+        writer.writeheader()
+        counters = {rater: iter(values) for rater, values in scores_by_rater.items()}
+        for row in rows:
+            row["score"] = str(next(counters[row["rater"]]))
+            writer.writerow(row)
+
+
+def test_human_sheet_round_trip_mean_ci_and_agreement(tmp_path) -> None:
+    from scipy import stats
+    from sklearn.metrics import cohen_kappa_score
+
+    rows = [{"id": str(i), "prompt": f"Q{i}?", "reference": f"A{i}.", "completion": f"answer {i}"} for i in range(6)]
+    csv_path, html_path = write_sheet(rows, tmp_path, raters=2, model="tiny")
+    page = html_path.read_text()
+    assert "Rate each completion" in page and "A3." in page and "answer 5" in page and "<script>" in page
+    a, b = [5, 4, 2, 1, 3, 4], [4, 4, 2, 2, 3, 5]
+    fill(csv_path, {"rater1": a, "rater2": b}, tmp_path / "filled.csv")
+    result = aggregate(read_scores([str(tmp_path / "filled.csv")]))
+    means = [(x + y) / 2 for x, y in zip(a, b)]
+    low, high = stats.t.interval(0.95, len(means) - 1, loc=statistics.fmean(means), scale=stats.sem(means))
+    assert result["items"] == 6 and result["raters"] == 2 and result["ratings"] == 12
+    assert result["mean"] == pytest.approx(statistics.fmean(means))
+    assert result["ci95"] == pytest.approx([low, high])
+    assert result["agreement_kappa"] == pytest.approx(
+        cohen_kappa_score(a, b, labels=[1, 2, 3, 4, 5], weights="quadratic")
+    )
+    assert result["exact_agreement"] == pytest.approx(3 / 6)
+
+
+def test_human_scores_reject_a_score_off_the_scale(tmp_path) -> None:
+    sheet = tmp_path / "bad.csv"
+    sheet.write_text("item_id,rater,score\n1,ann,4\n2,ann,7\n")
+    with pytest.raises(RecipeError, match=r"bad.csv line 3: score '7' is not one of 1-5"):
+        read_scores([str(sheet)])
+
+
+SCORES = {
+    "model": "tiny",
+    "results": [
+        {
+            "task": "arc_challenge",
+            "task_name": "ARC (Challenge)",
+            "dataset_type": "allenai/ai2_arc",
+            "dataset_name": "ARC-Challenge",
+            "split": "test",
+            "metric": "acc_norm",
+            "value": 0.2765,
+            "stderr": 0.013,
+            "num_fewshot": 25,
+            "chance": 0.25,
+            "limit": None,
+            "samples": 1172,
+        },
+        {
+            "task": "truthfulqa_mc2",
+            "task_name": "TruthfulQA (MC2)",
+            "dataset_type": "truthfulqa/truthful_qa",
+            "dataset_name": "multiple_choice",
+            "split": "validation",
+            "metric": "acc",
+            "value": 0.4812,
+            "stderr": 0.015,
+            "num_fewshot": 0,
+            "chance": 0.385,
+            "limit": None,
+            "samples": 817,
+        },
+    ],
+    "average": {"tasks": ["arc_challenge", "truthfulqa_mc2"], "value": 0.37885, "chance": 0.3175},
+    "perplexity": {
+        "dataset": "val.txt",
+        "tokens": 1000,
+        "nats_per_token": 3.0,
+        "perplexity": math.exp(3.0),
+        "bits_per_byte": 1.1,
+    },
+}
+
+
+def test_model_index_follows_the_open_llm_leaderboard_shape(tmp_path) -> None:
+    import yaml
+
+    results = eval_results(SCORES, "tiny")
+    arc = results[0]
+    assert (arc.dataset_type, arc.dataset_config, arc.dataset_split) == ("allenai/ai2_arc", "ARC-Challenge", "test")
+    assert arc.dataset_name == "ARC (Challenge) (25-Shot)" and arc.dataset_args == {"num_few_shot": 25}
+    assert (arc.metric_type, arc.metric_value) == ("acc_norm", 27.65)
+    assert [r.metric_type for r in results[2:]] == ["perplexity", "bits_per_byte"]
+    block = yaml.safe_load(model_index_yaml(SCORES, "tiny"))["model-index"][0]
+    assert block["name"] == "tiny" and len(block["results"]) == 3  # perplexity and bits/byte share a dataset
+    assert [m["type"] for m in block["results"][2]["metrics"]] == ["perplexity", "bits_per_byte"]
+    table = render_table(SCORES)
+    assert "arc_challenge" in table and "27.65" in table and "average" in table and "bits/byte" in table
+    plot_scores(SCORES, tmp_path / "scores.png")
+    assert (tmp_path / "scores.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_presets_and_task_lists() -> None:
+    assert requested_tasks("leaderboard-v1", [], None) == [
+        ("arc_challenge", 25),
+        ("hellaswag", 10),
+        ("mmlu", 5),
+        ("truthfulqa_mc2", 0),
+    ]
+    assert requested_tasks("zero-shot", ["arc_easy,piqa", "piqa"], 3)[-1] == ("piqa", 3)
+    assert len(requested_tasks("zero-shot", ["arc_easy"], None)) == 6
