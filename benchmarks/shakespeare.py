@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--text", default=str(REPO.parent / "shared/data/corpora/tinyshakespeare.txt"))
     parser.add_argument("--out", default=str(REPO / "runs/benchmarks/shakespeare"))
     parser.add_argument("--vocab_size", type=int, default=4096)
-    parser.add_argument("--block_size", type=int, default=128)
+    parser.add_argument("--block_size", type=int, default=64)
     parser.add_argument("--tune", action="store_true", help="validate on the end of the training split")
     parser.add_argument("overrides", nargs="*", help="recipe overrides, after --: -- --learning_rate 3e-3")
     args = parser.parse_args(argv)

@@ -173,26 +173,31 @@ def pretrain(run: Quickstart) -> str:
 
 def evaluate(run: Quickstart) -> str:
     from hfscratch.evaluation import EvaluateArguments, run_evaluation
+    from hfscratch.evaluation.report import render_table
 
     recipe = read_recipe(run.args.evaluate_recipe, EvaluateArguments)
     recipe |= {"model_name_or_path": str(run.model_dir), "data_dir": run.args.eval_data}
-    recipe |= {"perplexity_data": str(run.tokenized), "domain_data": str(run.tokenized)}
+    recipe |= {"perplexity_data": str(run.tokenized), "domain_data": str(run.tokenized), "output_dir": None}
     if run.args.eval_limit is not None:
         recipe["limit"] = run.args.eval_limit
     if not run.args.eval_data and not hub_reachable():
-        recipe["tasks"] = []
+        recipe |= {"preset": None, "tasks": []}
         print(
             f"[evaluate] ARC/HellaSwag/MMLU/TruthfulQA skipped: the Hub is not reachable; give --eval_data DIR "
-            f"(a local mirror in Hub layout) or set ${EVAL_DATA_ENV} to run them"
+            f"(a local mirror in Hub layout, like ../shared/data/benchmarks) or set ${EVAL_DATA_ENV} to run them"
         )
     scores = run_evaluation(EvaluateArguments(**recipe))
+    table = render_table(scores)
+    print(table)
+    (run.model_dir / "evaluation" / "report.md").write_text(f"# Evaluation\n\n```\n{table}\n```\n")
     parts = []
     if "perplexity" in scores:
         parts.append(f"validation perplexity {scores['perplexity']['perplexity']:.1f}")
     if "domain" in scores:
         d = scores["domain"]
-        parts.append(f"domain benchmark {d['acc_norm']:.1%} (chance {d['chance']:.0%}, {d['items']} items)")
-    parts += [f"{r['task']} {r['metric']} {r['value']:.3f}" for r in scores["results"]]
+        parts.append(f"domain benchmark acc_norm {d['acc_norm']:.1%} (chance {d['chance']:.0%}, {d['items']} items)")
+    if scores["results"]:
+        parts.append(f"{len(scores['results'])} lm-eval scores")
     return "; ".join(parts)
 
 
@@ -218,12 +223,14 @@ def model_card(run: Quickstart) -> str:
 
 
 def samples(run: Quickstart) -> str:
-    from hfscratch.prompting.generation import load_for_generation, sample
+    from hfscratch.prompting.generation import SamplingOptions, generate_text, load_model_and_tokenizer
 
-    model, tokenizer = load_for_generation(str(run.model_dir))
-    lines = ["# Samples", "", f"Greedy-free sampling (temperature 0.8, top-p 0.95) from {run.model_dir}.", ""]
+    model, tokenizer = load_model_and_tokenizer(run.model_dir)
+    options = SamplingOptions(max_new_tokens=48, temperature=0.8, top_p=0.95, seed=0)
+    lines = ["# Samples", "", f"Sampled from `{run.model_dir}` (temperature 0.8, top-p 0.95, seed 0).", ""]
     for prompt in SAMPLE_PROMPTS:
-        text = sample(model, tokenizer, prompt, max_new_tokens=48, temperature=0.8, top_p=0.95, seed=0)
+        # A document starts after EOS in the packed blocks, so the prompt does too (as `hfscratch generate`).
+        text = generate_text(model, tokenizer, tokenizer.eos_token + prompt, options)
         print(f"  {prompt!r} -> {text!r}")
         lines += [f"**{prompt}**{text}", ""]
     (run.out / "samples.md").write_text("\n".join(lines))
@@ -319,7 +326,7 @@ def run_quickstart(args: QuickstartArguments) -> Path:
     run.step("curate", out / "curate" / "stats.json", lambda: curate(run))
     run.step("tokenize", run.tokenized / "stats.json", lambda: tokenize(run))
     run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run))
-    run.step("evaluate", run.model_dir / "evaluation" / "scores.json", lambda: evaluate(run))
+    run.step("evaluate", run.model_dir / "evaluation" / "report.md", lambda: evaluate(run))
     run.step("model card", run.model_dir / "README.md", lambda: model_card(run))
     run.step("samples", out / "samples.md", lambda: samples(run))
     report = write_report(run)

@@ -10,6 +10,9 @@ embedding module.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
 import torch
 from torch import nn
 
@@ -37,6 +40,44 @@ def muon_parameter_names(model: nn.Module) -> list[str]:
     return [name for name in decay_parameter_names(model) if id(params[name]) not in head_params]
 
 
+def cpu_has_native_bf16() -> bool:
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def newton_schulz_float32(
+    grad: torch.Tensor, ns_coefficients: tuple[float, float, float], ns_steps: int, eps: float
+) -> torch.Tensor:
+    """torch's `_zeropower_via_newtonschulz` (Keller Jordan's quintic iteration), in float32 instead of bfloat16."""
+    a, b, c = ns_coefficients
+    x = grad.float()
+    if grad.size(0) > grad.size(1):
+        x = x.T
+    x = x / x.norm().clamp(min=eps)  # spectral norm at most 1
+    for _ in range(ns_steps):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if grad.size(0) > grad.size(1) else x
+
+
+@contextmanager
+def newton_schulz_in_float32() -> Iterator[None]:
+    """Runs torch's Muon orthogonalisation in float32 for the length of one step.
+
+    `torch.optim.Muon` casts to bfloat16 for the Newton-Schulz iterations: right on GPUs and on CPUs with bf16
+    matrix units, but on a CPU without them bf16 matmuls are emulated, and at the tiny recipes' sizes the
+    iterations then cost more than the forward and backward passes (4x slower than float32 on the CI machine).
+    torch has no dtype option, so its private function is swapped for the float32 one and put back after.
+    """
+    from torch.optim import _muon
+
+    original = _muon._zeropower_via_newtonschulz
+    _muon._zeropower_via_newtonschulz = newton_schulz_float32
+    try:
+        yield
+    finally:
+        _muon._zeropower_via_newtonschulz = original
+
+
 class MuonWithAdamW(torch.optim.Optimizer):
     """`torch.optim.Muon` on the hidden matrices and `torch.optim.AdamW` on the rest, as one optimizer.
 
@@ -61,7 +102,9 @@ class MuonWithAdamW(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 (torch's signature)
         loss = closure() if closure is not None else None
-        self.muon.step()
+        on_cpu = self.muon.param_groups[0]["params"][0].device.type == "cpu" if self.muon.param_groups else False
+        with newton_schulz_in_float32() if on_cpu and not cpu_has_native_bf16() else nullcontext():
+            self.muon.step()
         self.adamw.step()
         return loss
 

@@ -63,6 +63,9 @@ def build_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, 
     from hfscratch.models.hfscratch import HFScratchConfig
 
     special = {
+        # The context the model is trained at is the context it has: evaluation (lm-eval's truncation, perplexity's
+        # window) reads it from the config, and positions never trained would only be extrapolated.
+        "max_position_embeddings": seq_len,
         "vocab_size": len(tokenizer),
         "pad_token_id": tokenizer.pad_token_id,
         "bos_token_id": tokenizer.bos_token_id,

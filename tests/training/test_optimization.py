@@ -125,3 +125,22 @@ def test_muon_is_refused_under_deepspeed(tmp_path):
         PretrainingArguments(
             output_dir=str(tmp_path), matrix_optimizer="muon", deepspeed="recipes/accelerate/zero2.json"
         )
+
+
+def test_float32_newton_schulz_matches_torchs_and_is_put_back():
+    from torch.optim import _muon
+
+    from hfscratch.training.optim import newton_schulz_float32, newton_schulz_in_float32
+
+    original = _muon._zeropower_via_newtonschulz
+    grad = torch.randn(48, 96, generator=torch.Generator().manual_seed(0))
+    for g in (grad, grad.T):
+        ours, theirs = (
+            newton_schulz_float32(g, (3.4445, -4.775, 2.0315), 5, 1e-7),
+            original(g, (3.4445, -4.775, 2.0315), 5, 1e-7),
+        )
+        assert ours.dtype == torch.float32 and ours.shape == g.shape
+        assert torch.allclose(ours, theirs.float(), atol=2e-2)  # theirs is bfloat16: 8 bits of mantissa
+    with newton_schulz_in_float32():
+        assert _muon._zeropower_via_newtonschulz is newton_schulz_float32
+    assert _muon._zeropower_via_newtonschulz is original
