@@ -173,7 +173,7 @@ def pretrain(run: Quickstart) -> str:
 
 def evaluate(run: Quickstart) -> str:
     from hfscratch.evaluation import EvaluateArguments, run_evaluation
-    from hfscratch.evaluation.report import render_table
+    from hfscratch.evaluation.report import domain_headline, render_table
 
     recipe = read_recipe(run.args.evaluate_recipe, EvaluateArguments)
     recipe |= {"model_name_or_path": str(run.model_dir), "data_dir": run.args.eval_data}
@@ -194,8 +194,9 @@ def evaluate(run: Quickstart) -> str:
     if "perplexity" in scores:
         parts.append(f"validation perplexity {scores['perplexity']['perplexity']:.1f}")
     if "domain" in scores:
+        metric, value, _ = domain_headline(scores["domain"])
         d = scores["domain"]
-        parts.append(f"domain benchmark acc_norm {d['acc_norm']:.1%} (chance {d['chance']:.0%}, {d['items']} items)")
+        parts.append(f"domain benchmark {metric} {value:.1%} (chance {d['chance']:.0%}, {d['items']} items)")
     if scores["results"]:
         parts.append(f"{len(scores['results'])} lm-eval scores")
     return "; ".join(parts)

@@ -5,8 +5,14 @@ context is the passage's first words, as written; its choices are the real conti
 of passages from other documents (from other parts of the same document when there is only one), the
 distractors picked among random candidates for a length close to the real one, so length says little.
 Endings have their whitespace collapsed, all alike. The items are a JSONL file read by a local lm-eval task
-(`hfscratch_domain`, acc and acc_norm as HellaSwag reports them), so the model is scored by lm-eval's own
-multiple-choice machinery, and `lm_eval --include_path OUTPUT/domain` reproduces it.
+(`hfscratch_domain`), so the model is scored by lm-eval's own multiple-choice machinery, and
+`lm_eval --include_path OUTPUT/domain` reproduces it.
+
+The headline is lm-eval's `acc_mutual_info`: the choice maximising log P(ending | context) - log P(ending).
+The distractors are real text of the same domain, so with acc and acc_norm (HellaSwag's metrics, reported too)
+a small model mostly picks the ending that is likeliest on its own; the mutual information asks what the
+context contributes, which is what "knows its domain" means (measured on the quickstart's model: acc_norm 27%,
+mutual information 66%, a random model 23%, chance 25%).
 """
 
 from __future__ import annotations
@@ -100,6 +106,8 @@ def write_task(items: list[dict], folder: Path) -> Path:
         "metric_list": [
             {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
             {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True},
+            # Also scores every ending without its context (one more request per choice).
+            {"metric": "acc_mutual_info", "aggregation": "mean", "higher_is_better": True},
         ],
         "metadata": {"version": 1.0},
     }
@@ -115,5 +123,7 @@ def domain_scores(results: dict, choices: int) -> dict:
         "acc_stderr": float(row["acc_stderr,none"]),
         "acc_norm": float(row["acc_norm,none"]),
         "acc_norm_stderr": float(row["acc_norm_stderr,none"]),
+        "acc_mutual_info": float(row["acc_mutual_info,none"]),
+        "acc_mutual_info_stderr": float(row["acc_mutual_info_stderr,none"]),
         "chance": 1 / choices,
     }

@@ -6,7 +6,19 @@ from pathlib import Path
 from typing import Any
 
 LM_EVAL_URL = "https://github.com/EleutherAI/lm-evaluation-harness"
-METRIC_NAMES = {"acc": "accuracy", "acc_norm": "normalized accuracy", "mc1": "mc1", "mc2": "mc2"}
+METRIC_NAMES = {
+    "acc": "accuracy",
+    "acc_norm": "normalized accuracy",
+    "acc_mutual_info": "accuracy (mutual information)",
+    "mc1": "mc1",
+    "mc2": "mc2",
+}
+
+
+def domain_headline(domain: dict) -> tuple[str, float, float | None]:
+    """(metric, value, stderr) the domain benchmark is reported by: mutual information (see `domain.py`)."""
+    metric = "acc_mutual_info" if "acc_mutual_info" in domain else "acc_norm"
+    return metric, domain[metric], domain.get(f"{metric}_stderr")
 
 
 def render_table(scores: dict) -> str:
@@ -26,9 +38,12 @@ def render_table(scores: dict) -> str:
         lines.append(f"{'average':<22} {'':<9} {'':>5} {'':>6} {100 * avg['value']:>8.2f} {'':>9} {chance:>7}")
     if "domain" in scores:
         d = scores["domain"]
+        metric, value, stderr = domain_headline(d)
+        label = "acc_mi" if metric == "acc_mutual_info" else metric
+        err = f"{100 * stderr:.2f}" if stderr is not None else "-"
         lines.append(
-            f"{'domain cloze':<22} {'acc_norm':<9} {0:>5} {d['items']:>6} {100 * d['acc_norm']:>8.2f} "
-            f"{100 * d['acc_norm_stderr']:>9.2f} {100 * d['chance']:>7.1f}"
+            f"{'domain cloze':<22} {label:<9} {0:>5} {d['items']:>6} {100 * value:>8.2f} {err:>9} "
+            f"{100 * d['chance']:>7.1f}"
         )
     if "perplexity" in scores:
         p = scores["perplexity"]
@@ -63,15 +78,15 @@ def plot_scores(scores: dict, path: Path) -> None:
 
     rows = list(scores.get("results", []))
     if "domain" in scores:
-        d = scores["domain"]
+        metric, value, stderr = domain_headline(scores["domain"])
         rows.append(
             {
                 "task": "domain cloze",
-                "value": d["acc_norm"],
-                "stderr": d["acc_norm_stderr"],
-                "chance": d["chance"],
+                "value": value,
+                "stderr": stderr,
+                "chance": scores["domain"]["chance"],
                 "num_fewshot": 0,
-                "metric": "acc_norm",
+                "metric": metric,
             }
         )
     if "average" in scores:
@@ -148,15 +163,16 @@ def eval_results(scores: dict, model_name: str) -> list[Any]:
         )
     if "domain" in scores:
         d = scores["domain"]
+        metric, value, _ = domain_headline(d)
         results.append(
             EvalResult(
                 task_type="text-generation",
                 task_name="Text Generation",
                 dataset_type="local",
                 dataset_name=f"Domain cloze ({d['items']} held-out items)",
-                metric_type="acc_norm",
-                metric_value=round(100 * d["acc_norm"], 2),
-                metric_name="normalized accuracy",
+                metric_type=metric,
+                metric_value=round(100 * value, 2),
+                metric_name=METRIC_NAMES.get(metric, metric),
                 source_name=source,
                 source_url=LM_EVAL_URL,
             )

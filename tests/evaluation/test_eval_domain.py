@@ -67,9 +67,10 @@ def test_domain_benchmark_separates_a_trained_model_from_a_random_one(
     for scores in (trained, random):
         assert scores["domain"]["items"] > 150 and scores["domain"]["chance"] == 0.25
     # the trained model learned the corpus: it finds the real continuation and compresses the held-out text
-    assert trained["domain"]["acc_norm"] > 0.8
+    assert trained["domain"]["acc_norm"] > 0.8 and trained["domain"]["acc_mutual_info"] > 0.8
     n = random["domain"]["items"]
-    assert abs(random["domain"]["acc_norm"] - 0.25) < 3 * math.sqrt(0.25 * 0.75 / n)
+    for metric in ("acc_norm", "acc_mutual_info"):
+        assert abs(random["domain"][metric] - 0.25) < 3 * math.sqrt(0.25 * 0.75 / n), metric
     assert trained["perplexity"]["bits_per_byte"] < 0.5 * random["perplexity"]["bits_per_byte"]
     assert random["perplexity"]["perplexity"] == pytest.approx(math.exp(random["perplexity"]["nats_per_token"]))
     # lm-eval's own results file, the table's sources, and the local task the stock CLI can rerun
