@@ -37,11 +37,12 @@ def load_in_fresh_process(model_dir: Path) -> dict:
         "model = AutoModelForCausalLM.from_pretrained(sys.argv[1], trust_remote_code=True)\n"
         "tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])\n"
         "ids = tokenizer('The Python standard library', return_tensors='pt').input_ids\n"
-        "print(json.dumps({'class': type(model).__name__, 'logits': list(model(ids).logits.shape)}))\n"
+        "print('RESULT', json.dumps({'class': type(model).__name__, 'logits': list(model(ids).logits.shape)}))\n"
     )
     result = subprocess.run([sys.executable, "-c", code, str(model_dir)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
 
 
 @pytest.mark.slow

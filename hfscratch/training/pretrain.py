@@ -223,7 +223,7 @@ RECORDED_TRAINING_ARGS = (
 )
 
 
-def run_info(trainer: PretrainTrainer, data_dir: str, runtime_s: float) -> dict:
+def run_info(trainer: PretrainTrainer, data_dir: str | None, runtime_s: float) -> dict:
     """How the run was parallelised, as it actually ran (a misconfigured launch can exit 0 doing less), and
     where its data came from: `data_dir`'s stats.json leads on to the curated corpus (the model card's lineage)."""
     args, model = trainer.args, trainer.model
@@ -243,7 +243,7 @@ def run_info(trainer: PretrainTrainer, data_dir: str, runtime_s: float) -> dict:
         # The optimisation as run, in plain JSON (training_args.bin is a pickle: nothing should need to load it).
         "training_args": {key: getattr(args, key) for key in RECORDED_TRAINING_ARGS},
         "train_tokens": trainer.state.num_input_tokens_seen or None,
-        "data_dir": str(Path(data_dir).resolve()),
+        "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
         "device": device_name(),
         "num_devices": args.world_size,
         "train_runtime_s": round(runtime_s, 1),
@@ -252,7 +252,7 @@ def run_info(trainer: PretrainTrainer, data_dir: str, runtime_s: float) -> dict:
     }
 
 
-def train(trainer: PretrainTrainer, data_dir: str) -> int:
+def train(trainer: PretrainTrainer, data_dir: str | None = None) -> int:
     """Train (resuming if asked), save the final model, and tell how it went; 1 if the guard stopped it."""
     args = trainer.args
     try:
