@@ -241,15 +241,40 @@ def samples(run: Quickstart) -> str:
 # -- The run and its report -------------------------------------------------------------------------------
 
 
+def quickstart_model_plan(run: Quickstart) -> dict:
+    """Step 0 for the quickstart's own model: the pretrain recipe's model with the tokenize recipe's vocabulary
+    and block length (the recipe alone cannot know them: pretraining takes both from the tokenizer), counted
+    exactly on the meta device, trained on the recipe's tokens."""
+    from hfscratch.models.hfscratch import HFScratchConfig
+    from hfscratch.plan import model_size_from_config
+    from hfscratch.tokenization.arguments import TokenizeArguments
+    from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
+
+    tokenize = read_recipe(run.args.tokenize_recipe, TokenizeArguments)
+    pretrain = read_recipe(run.args.pretrain_recipe, ModelArguments, DataArguments, PretrainingArguments)
+    model = ModelArguments(
+        **{k: pretrain[k] for k in ("model_preset", "model_size", "config_overrides") if k in pretrain}
+    )
+    block = tokenize.get("block_size", 256)
+    config = HFScratchConfig.from_preset(
+        model.model_preset,
+        size=model.model_size,
+        **{"vocab_size": tokenize.get("vocab_size"), "max_position_embeddings": block, **model.overrides()},
+    )
+    size = model_size_from_config(config, block, "counted exactly")
+    tokens = run.args.train_tokens or pretrain.get("train_tokens") or size.params * 20
+    return make_plan(PlanArguments(params=str(size.params), tokens=str(tokens), gpu=run.args.target_gpu))
+
+
 def plan_both(run: Quickstart) -> str:
     """Step 0 twice: what the quickstart's model costs, and what the user's target model would."""
-    ours = make_plan(PlanArguments(pretrain_recipe=run.args.pretrain_recipe, gpu=run.args.target_gpu))
+    ours = quickstart_model_plan(run)
     target = make_plan(PlanArguments(params=run.args.target_params, gpu=run.args.target_gpu))
     (run.out / "plan.json").write_text(json.dumps({"quickstart": ours, "target": target}, indent=2))
     print(render_plan(target))
     return (
-        f"quickstart model {ours['params']:,.0f} parameters; target {run.args.target_params}: "
-        f"{target['tokens']:.3g} tokens, {target['flops']:.3g} FLOPs"
+        f"quickstart model {ours['params']:,.0f} parameters, {ours['tokens']:,.0f} tokens; target "
+        f"{run.args.target_params}: {target['tokens']:.3g} tokens, {target['flops']:.3g} FLOPs"
     )
 
 
@@ -262,11 +287,13 @@ def write_report(run: Quickstart) -> Path:
         "",
     ]
     lines += [
+        "```",
         format_table(
             [(r.name, "reused" if r.reused else f"{r.seconds:.1f}", r.summary) for r in run.results],
             ["step", "seconds", "result"],
             align="lrl",
         ),
+        "```",
         "",
         f"## Step 0: plan for {run.args.target_params} parameters",
         "",
