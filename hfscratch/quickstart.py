@@ -345,7 +345,7 @@ def next_commands(run: Quickstart) -> list[str]:
 
 def run_quickstart(args: QuickstartArguments) -> Path:
     """Run every step (reusing complete ones) and write report.md; return the run folder."""
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # every step records absolute paths: the lineage survives a `cd`
     if args.fresh:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)

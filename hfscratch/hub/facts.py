@@ -242,7 +242,8 @@ def training(lineage: Lineage) -> dict[str, Any]:
             else NOT_RECORDED
         ),
         "optimizer": (
-            f"{args.get('optim', 'adamw')} (betas {args.get('adam_beta1')}, {args.get('adam_beta2')}), weight decay "
+            ("Muon on the hidden matrices + " if args.get("matrix_optimizer") == "muon" else "")
+            + f"{args.get('optim', 'adamw')} (betas {args.get('adam_beta1')}, {args.get('adam_beta2')}), weight decay "
             f"{args.get('weight_decay')}, clipping {args.get('max_grad_norm')}"
             if args
             else NOT_RECORDED
