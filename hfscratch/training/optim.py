@@ -70,7 +70,10 @@ def newton_schulz_in_float32() -> Iterator[None]:
     """
     from torch.optim import _muon
 
-    original = _muon._zeropower_via_newtonschulz
+    original = getattr(_muon, "_zeropower_via_newtonschulz", None)
+    if original is None:  # a torch that renamed it: its own (slower here, still correct) iterations
+        yield
+        return
     _muon._zeropower_via_newtonschulz = newton_schulz_float32
     try:
         yield
