@@ -30,7 +30,7 @@ def finish(process: subprocess.Popen, timeout: float = 900) -> str:
     return output
 
 
-def load_in_fresh_process(model_dir: Path) -> dict:
+def load_in_fresh_process(model_dir: Path, tmp_path: Path) -> dict:
     """The model folder loads with AutoModelForCausalLM where hfscratch cannot be imported."""
     code = (
         "import json, sys; sys.modules['hfscratch'] = None\n"
@@ -38,12 +38,14 @@ def load_in_fresh_process(model_dir: Path) -> dict:
         "model = AutoModelForCausalLM.from_pretrained(sys.argv[1], trust_remote_code=True)\n"
         "tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])\n"
         "ids = tokenizer('The Python standard library', return_tensors='pt').input_ids\n"
-        "print('RESULT', json.dumps({'class': type(model).__name__, 'logits': list(model(ids).logits.shape)}))\n"
+        "report = {'class': type(model).__name__, 'logits': list(model(ids).logits.shape)}\n"
+        "open(sys.argv[2], 'w').write(json.dumps(report))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(model_dir)], capture_output=True, text=True, timeout=300)
+    report = tmp_path / "load_check.json"
+    command = [sys.executable, "-c", code, str(model_dir), str(report)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    line = next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))
+    return json.loads(report.read_text())
 
 
 @pytest.mark.slow
@@ -60,7 +62,7 @@ def test_quickstart_end_to_end_then_reused(tmp_path, shared_data):
     model_dir = out / "pretrain"
     state = json.loads((model_dir / "trainer_state.json").read_text())
     assert state["global_step"] == 24 and (model_dir / "loss_curve.png").is_file()
-    loaded = load_in_fresh_process(model_dir)
+    loaded = load_in_fresh_process(model_dir, tmp_path)
     assert loaded["class"] == "HFScratchForCausalLM" and loaded["logits"][-1] == state_vocab(model_dir)
 
     scores = json.loads((model_dir / "evaluation" / "scores.json").read_text())
