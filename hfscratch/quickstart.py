@@ -224,14 +224,18 @@ def model_card(run: Quickstart) -> str:
 
 
 def samples(run: Quickstart) -> str:
-    from hfscratch.prompting.generation import SamplingOptions, generate_text, load_model_and_tokenizer
+    from hfscratch.prompting.generation import (
+        SamplingOptions,
+        as_document_start,
+        generate_text,
+        load_model_and_tokenizer,
+    )
 
     model, tokenizer = load_model_and_tokenizer(run.model_dir)
     options = SamplingOptions(max_new_tokens=48, temperature=0.8, top_p=0.95, seed=0)
     lines = ["# Samples", "", f"Sampled from `{run.model_dir}` (temperature 0.8, top-p 0.95, seed 0).", ""]
     for prompt in SAMPLE_PROMPTS:
-        # A document starts after EOS in the packed blocks, so the prompt does too (as `hfscratch generate`).
-        text = generate_text(model, tokenizer, tokenizer.eos_token + prompt, options)
+        text = generate_text(model, tokenizer, as_document_start(tokenizer, prompt), options)
         print(f"  {prompt!r} -> {text!r}")
         lines += [f"**{prompt}**{text}", ""]
     (run.out / "samples.md").write_text("\n".join(lines))

@@ -40,18 +40,25 @@ class RecipeParser(HfArgumentParser):
         # argparse would print the usage and exit; callers want one line and control over the exit.
         raise RecipeError(message)
 
-    def parse_recipe_and_args(self, argv: Sequence[str]) -> tuple[Any, ...]:
+    def parse_recipe_and_args(self, argv: Sequence[str], positional: str | None = None) -> tuple[Any, ...]:
         """Parse `[RECIPE.yaml] [--key value ...]` into one instance of each dataclass, in order.
 
-        Command-line values win over the recipe, and the recipe wins over the dataclass defaults.
+        Command-line values win over the recipe, and the recipe wins over the dataclass defaults. With
+        `positional` (a key, e.g. "model_name_or_path"), one leading argument that is not a YAML file sets that
+        key, before or after the recipe: `hfscratch evaluate MODEL_DIR [RECIPE.yaml] [--key value ...]`.
         """
         argv = list(argv)
-        if argv and not argv[0].startswith("-"):
-            recipe_path, overrides = Path(argv[0]), argv[1:]
-            for key, value in self.read_recipe_file(recipe_path).items():
+        leading = []
+        while argv and not argv[0].startswith("-") and len(leading) < (2 if positional else 1):
+            leading.append(argv.pop(0))
+        recipes = [a for a in leading if not positional or Path(a).suffix in (".yaml", ".yml")]
+        values = [a for a in leading if a not in recipes]
+        if len(recipes) > 1 or len(values) > 1:
+            raise RecipeError(f"unexpected argument {leading[1]!r}")
+        for recipe_path in recipes:
+            for key, value in self.read_recipe_file(Path(recipe_path)).items():
                 self._use_as_default(key, value)
-        else:
-            overrides = argv
+        overrides = [f"--{positional}", values[0], *argv] if values else argv
         _, unknown = self.parse_known_args(overrides)  # before the dataclasses validate themselves
         if unknown:
             word = unknown[0]
@@ -193,17 +200,23 @@ def describe(hint: Any) -> str:
 
 
 def parse_recipe(
-    dataclass_types: Sequence[type], argv: Sequence[str], prog: str, description: str | None = None
+    dataclass_types: Sequence[type],
+    argv: Sequence[str],
+    prog: str,
+    description: str | None = None,
+    positional: str | None = None,
+    usage: str = "%(prog)s [RECIPE.yaml] [--key value ...]",
 ) -> tuple[Any, ...]:
-    """Parse `[RECIPE.yaml] [--key value ...]` into one instance of each of `dataclass_types`."""
+    """Parse `[RECIPE.yaml] [--key value ...]` into one instance of each of `dataclass_types` (see
+    `RecipeParser.parse_recipe_and_args` for `positional`)."""
     parser = RecipeParser(
         dataclass_types,
         prog=prog,
         description=description,
-        usage="%(prog)s [RECIPE.yaml] [--key value ...]",
+        usage=usage,
         allow_abbrev=False,  # a typo that happens to be a prefix of a key must not set that key
     )
-    return parser.parse_recipe_and_args(argv)
+    return parser.parse_recipe_and_args(argv, positional)
 
 
 def read_recipe(path: str | Path, *dataclass_types: type) -> dict[str, Any]:

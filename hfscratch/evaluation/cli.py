@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from hfscratch.evaluation.arguments import EvaluateArguments
 from hfscratch.recipes import parse_recipe
@@ -17,26 +16,18 @@ DESCRIPTION = (
 )
 
 
-def normalize_argv(argv: Sequence[str]) -> list[str]:
-    """`MODEL_DIR [RECIPE.yaml] --key v` -> `[RECIPE.yaml] --model_name_or_path MODEL_DIR --key v`."""
-    argv = list(argv)
-    leading = []
-    while argv and not argv[0].startswith("-") and len(leading) < 2:
-        leading.append(argv.pop(0))
-    recipe = [a for a in leading if a.endswith((".yaml", ".yml")) or (Path(a).is_file() and not Path(a).is_dir())]
-    models = [a for a in leading if a not in recipe]
-    if len(models) > 1:
-        return [*leading, *argv]  # let the parser name the unexpected argument
-    model = ["--model_name_or_path", models[0]] if models else []
-    return [*recipe, *model, *argv]  # --data-dir works as well as --data_dir: HfArgumentParser adds the aliases
-
-
 def main(argv: Sequence[str]) -> int:
     from hfscratch.evaluation.report import render_table
     from hfscratch.evaluation.runner import run_evaluation
 
+    # --data-dir works as well as --data_dir: HfArgumentParser adds the dashed aliases.
     (args,) = parse_recipe(
-        [EvaluateArguments], normalize_argv(argv), prog="hfscratch evaluate", description=DESCRIPTION
+        [EvaluateArguments],
+        argv,
+        prog="hfscratch evaluate",
+        description=DESCRIPTION,
+        positional="model_name_or_path",
+        usage="%(prog)s MODEL_DIR [RECIPE.yaml] [--key value ...]",
     )
     scores = run_evaluation(args)
     print(render_table(scores))

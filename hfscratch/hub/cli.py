@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hfscratch.recipes import RecipeError, RecipeParser
+from hfscratch.recipes import RecipeError, parse_recipe
 
 USAGE = (
     "hfscratch push MODEL_DIR --repo_id ORG/NAME [--private] [--revision R] [--dry_run] [--llama] [--key value ...]\n"
@@ -62,13 +62,9 @@ class PushArguments:
 
 def parse_args(argv: Sequence[str]) -> PushArguments:
     """`MODEL_DIR` (a folder) may come first, as may a YAML recipe of the same keys."""
-    argv = list(argv)
-    if argv and not argv[0].startswith("-") and not argv[0].endswith((".yaml", ".yml")):
-        argv = ["--model_dir", *argv]
-    parser = RecipeParser(
-        [PushArguments], prog="hfscratch push", description=DESCRIPTION, usage=USAGE, allow_abbrev=False
+    (args,) = parse_recipe(
+        [PushArguments], argv, prog="hfscratch push", description=DESCRIPTION, positional="model_dir", usage=USAGE
     )
-    (args,) = parser.parse_recipe_and_args(argv)
     return args
 
 

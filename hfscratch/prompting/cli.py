@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hfscratch.recipes import RecipeError, RecipeParser
+from hfscratch.recipes import RecipeError, parse_recipe
 
 DESCRIPTION = (
     "Hand-off: prompt a model folder (optionally with a LoRA adapter): sampling with streaming to the console."
@@ -44,18 +44,15 @@ class GenerateArguments:
 
 
 def parse_args(argv: Sequence[str]) -> GenerateArguments:
-    argv = list(argv)
     # `generate MODEL_DIR ...`: a positional folder is the model; a positional YAML file is a recipe.
-    if argv and not argv[0].startswith("-") and Path(argv[0]).suffix not in (".yaml", ".yml"):
-        argv = ["--model_name_or_path", argv[0], *argv[1:]]
-    parser = RecipeParser(
+    (args,) = parse_recipe(
         [GenerateArguments],
+        argv,
         prog="hfscratch generate",
         description=DESCRIPTION,
+        positional="model_name_or_path",
         usage="%(prog)s MODEL_DIR [--adapter DIR] (--prompt TEXT | --prompt_file F) [--key value ...]",
-        allow_abbrev=False,
     )
-    (args,) = parser.parse_recipe_and_args(argv)
     if not args.model_name_or_path:
         raise RecipeError("a model folder is needed: hfscratch generate MODEL_DIR --prompt TEXT")
     if (args.prompt is None) == (args.prompt_file is None):
@@ -83,7 +80,12 @@ def main(argv: Sequence[str]) -> int:
 
     from transformers import TextStreamer
 
-    from hfscratch.prompting.generation import SamplingOptions, generate_text, load_model_and_tokenizer
+    from hfscratch.prompting.generation import (
+        SamplingOptions,
+        as_document_start,
+        generate_text,
+        load_model_and_tokenizer,
+    )
     from hfscratch.prompting.templates import format_chat
 
     model, tokenizer = load_model_and_tokenizer(args.model_name_or_path, args.adapter, args.device)
@@ -91,8 +93,8 @@ def main(argv: Sequence[str]) -> int:
     if chat:
         messages = [{"role": "system", "content": args.system_prompt}] if args.system_prompt else []
         prompt = format_chat(tokenizer, [*messages, {"role": "user", "content": prompt}])
-    elif tokenizer.eos_token and not prompt.startswith(tokenizer.eos_token):
-        prompt = tokenizer.eos_token + prompt  # in pretraining blocks every document follows an EOS
+    else:
+        prompt = as_document_start(tokenizer, prompt)
     if args.show_prompt:
         print(prompt, end="", flush=True)
     options = SamplingOptions(

@@ -72,6 +72,14 @@ def load_model_and_tokenizer(
     return model.to(device).eval(), tokenizer
 
 
+def as_document_start(tokenizer: Any, prompt: str) -> str:
+    """A base model's prompt as the start of a document: in the packed pretraining blocks every document follows
+    an EOS (not a BOS), so the model has learned what comes after one."""
+    if tokenizer.eos_token and not prompt.startswith(tokenizer.eos_token):
+        return tokenizer.eos_token + prompt
+    return prompt
+
+
 @torch.inference_mode()
 def generate_text(model: Any, tokenizer: Any, prompt: str, options: SamplingOptions, streamer: Any = None) -> str:
     """The continuation of `prompt` (without the prompt); `streamer` (e.g. a `TextStreamer`) sees it token by token.

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hfscratch.evaluation.cli import main, normalize_argv
-from hfscratch.recipes import RecipeError
+from hfscratch.evaluation.arguments import EvaluateArguments
+from hfscratch.evaluation.cli import main
+from hfscratch.recipes import RecipeError, parse_recipe
 
 
 def test_a_folder_that_is_not_a_causal_lm(tmp_path: Path) -> None:
@@ -63,11 +64,15 @@ def test_a_bad_value_names_the_key() -> None:
 def test_positional_model_dir_and_recipe(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("preset: zero-shot\n")
-    assert normalize_argv(["m", str(recipe), "--limit", "5"]) == [
-        str(recipe),
-        "--model_name_or_path",
-        "m",
-        "--limit",
-        "5",
-    ]
-    assert normalize_argv([str(recipe), "--model_name_or_path", "m"]) == [str(recipe), "--model_name_or_path", "m"]
+
+    def parse(*argv: str) -> EvaluateArguments:
+        (args,) = parse_recipe([EvaluateArguments], argv, "test", positional="model_name_or_path")
+        return args
+
+    for args in (
+        parse("m", str(recipe), "--limit", "5"),
+        parse(str(recipe), "--model_name_or_path", "m", "--limit", "5"),
+    ):
+        assert (args.model_name_or_path, args.preset, args.limit) == ("m", "zero-shot", 5)
+    with pytest.raises(RecipeError, match="unexpected argument 'n'"):
+        parse("m", "n")
