@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from datasets import Dataset, DatasetDict, load_from_disk  # noqa: E402
 
-from hfscratch.recipes import parse_recipe  # noqa: E402
+from hfscratch.core.recipes import parse_recipe  # noqa: E402
 from hfscratch.tokenization.arguments import TokenizeArguments  # noqa: E402
 from hfscratch.tokenization.tokenizer import encoding_backend, train_tokenizer  # noqa: E402
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments  # noqa: E402

@@ -2,6 +2,6 @@
 
 import sys
 
-from hfscratch_cli import main
+from hfscratch.cli import main
 
 sys.exit(main())

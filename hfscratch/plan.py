@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
 
 # -- Hardware --------------------------------------------------------------------------------------------
 
@@ -314,7 +314,7 @@ def model_size_from_pretrain_recipe(path: str, seq_len: int) -> ModelSize:
     from dataclasses import fields
 
     from hfscratch.models.hfscratch import HFScratchConfig
-    from hfscratch.recipes import read_recipe
+    from hfscratch.core.recipes import read_recipe
     from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
 
     values = read_recipe(path, ModelArguments, DataArguments, PretrainingArguments)

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hfscratch.plan import GPUName, PlanArguments, format_table, make_plan, render_plan
-from hfscratch.recipes import RecipeError, parse_recipe, read_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe, read_recipe
 
-RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 EVAL_DATA_ENV = "HFSCRATCH_EVAL_DATA"
 SAMPLE_PROMPTS = ("The Python standard library", "To install the package, run", "This module provides")
 
@@ -45,10 +44,10 @@ class QuickstartArguments:
     )
     fresh: bool = field(default=False, metadata={"help": "Delete the run folder and start over."})
     # The recipes each step runs: change these (or the files) to do it for real.
-    curate_recipe: str = field(default=str(RECIPES / "curate" / "python-docs.yaml"))
-    tokenize_recipe: str = field(default=str(RECIPES / "tokenize" / "python-docs.yaml"))
-    pretrain_recipe: str = field(default=str(RECIPES / "pretrain" / "tiny-cpu.yaml"))
-    evaluate_recipe: str = field(default=str(RECIPES / "evaluate" / "quickstart.yaml"))
+    curate_recipe: str = field(default="curate/python-docs")
+    tokenize_recipe: str = field(default="tokenize/python-docs")
+    pretrain_recipe: str = field(default="pretrain/tiny-cpu")
+    evaluate_recipe: str = field(default="evaluate/quickstart")
     train_tokens: int | None = field(
         default=None, metadata={"help": "Pretraining budget in tokens, instead of the pretrain recipe's."}
     )
@@ -368,9 +367,8 @@ def run_quickstart(args: QuickstartArguments) -> Path:
 
 
 def main(argv: Sequence[str]) -> int:
-    default = RECIPES / "quickstart.yaml"
-    if (not argv or argv[0].startswith("-")) and default.is_file():
-        argv = [str(default), *argv]
+    if not argv or argv[0].startswith("-"):
+        argv = ["quickstart", *argv]  # the shipped recipes/quickstart.yaml
     (args,) = parse_recipe(
         [QuickstartArguments],
         argv,

@@ -8,7 +8,7 @@ import pytest
 
 from hfscratch import plan
 from hfscratch.plan import PlanArguments, make_plan
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 import pytest
 
-from hfscratch.recipes import RecipeError, coerce, describe, parse_recipe
+from hfscratch.core.recipes import RecipeError, coerce, describe, parse_recipe
 
 
 @dataclass

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from hfscratch.recipes import parse_recipe
+from hfscratch.core.recipes import parse_recipe
 
 
 def main(argv: Sequence[str]) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hfscratch.curation.blocks import QualityClassifierFilter, classifier_input
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 # The heuristic filters a recipe can switch on and configure (`filter_options: {c4_quality: {...}}`).
 HEURISTIC_FILTERS = ("gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality")

@@ -28,7 +28,7 @@ from datatrove.pipeline.readers import HuggingFaceDatasetReader, ParquetReader, 
 from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
 from datatrove.utils.logging import logger
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 SOURCE_TYPES = ("text", "jsonl", "parquet", "warc", "wet", "hf", "python-docs")
 # Which files of a folder each type reads by default (fsspec globs have no {a,b} alternatives). Text

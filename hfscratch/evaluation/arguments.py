@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 
 @dataclass

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from hfscratch.evaluation.arguments import EvaluateArguments
-from hfscratch.recipes import parse_recipe
+from hfscratch.core.recipes import parse_recipe
 
 DESCRIPTION = (
     "Step 4: evaluate a model folder (MODEL_DIR, or model_name_or_path in the recipe) with lm-eval "

@@ -13,7 +13,7 @@ import gzip
 import json
 from pathlib import Path
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 
 def held_out_documents(path: str | Path, key: str) -> list[str]:

@@ -17,7 +17,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 SCALE = (1, 2, 3, 4, 5)
 COLUMNS = ["item_id", "rater", "prompt", "reference", "completion", "score", "comment"]

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 # The six-question primer of TruthfulQA's generation task (as lm-eval's truthfulqa_gen prompt spells it).
 QA_PRIMER = (

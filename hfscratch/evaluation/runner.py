@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hfscratch.evaluation.arguments import EvaluateArguments, check_paths
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 
 def _write(path: Path, text: str) -> None:

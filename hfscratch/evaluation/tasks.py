@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from hfscratch.finetuning.arguments import FinetuneDataArguments, FinetuneTrainingArguments, LoraArguments
-from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
 
 DESCRIPTION = (
     "Hand-off: LoRA fine-tuning with PEFT on instruction data (Alpaca or chat JSONL), loss on the responses only; "

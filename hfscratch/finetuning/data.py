@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hfscratch.prompting.templates import CHAT_ROLES, messages_from_record
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 IGNORE_INDEX = -100  # the label that torch's cross-entropy (and transformers' loss) skips
 

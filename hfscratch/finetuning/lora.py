@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 BASE_RECORD = "hfscratch_base.json"  # written beside adapter_config.json

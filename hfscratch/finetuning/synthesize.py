@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
+from hfscratch.core.resources import resolve_recipe
 
 DESCRIPTION = (
     "Hand-off: instruction data from a local causal LM, Self-Instruct style: prompt with seed tasks, sample, "
@@ -157,7 +158,7 @@ def synthesize(args: SynthesizeArguments) -> dict[str, Any]:
     from hfscratch.prompting.generation import SamplingOptions, load_model_and_tokenizer
     from hfscratch.prompting.templates import alpaca_prompt, self_instruct_prompt
 
-    seeds = read_seed_tasks(args.seed_tasks)
+    seeds = read_seed_tasks(resolve_recipe(args.seed_tasks, "finetune"))
     if len(seeds) < args.num_prompt_tasks - args.machine_tasks_per_prompt:
         raise RecipeError(f"seed_tasks: {args.seed_tasks} has {len(seeds)} tasks; num_prompt_tasks needs more")
     model, tokenizer = load_model_and_tokenizer(args.model_name_or_path, device=args.device)

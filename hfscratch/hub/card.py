@@ -1,6 +1,6 @@
 """Render, validate and write the model card (README.md) of a model folder.
 
-The card is `huggingface_hub.ModelCard.from_template` over the Jinja template in `model_cards/`, with
+The card is `huggingface_hub.ModelCard.from_template` over the Jinja template in `hfscratch/hub/templates/`, with
 `ModelCardData` as its YAML header: licence, language, tags, `library_name: transformers`,
 `pipeline_tag: text-generation` and the evaluation results as `model-index`. Its body tells how the model was made,
 from the files of `hfscratch.hub.lineage`.
@@ -22,10 +22,9 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from hfscratch.hub import facts
 from hfscratch.hub.lineage import Lineage, gather_lineage
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
+from hfscratch.core.resources import model_card_template
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO_ROOT / "model_cards" / "hfscratch_model_card.md"
 CARD_FILE = "README.md"
 # The images the card shows, and where each comes from (name in the card folder -> how to find it).
 LOSS_CURVE, FUNNEL, SCORES_PLOT = "loss_curve.png", "curation_funnel.png", "evaluation_scores.png"
@@ -92,7 +91,7 @@ def render_card(
     **metadata: Any,
 ) -> ModelCard:
     """The model card of `lineage`'s model, to be published as `repo_id` (or loaded from its folder)."""
-    template = Path(template) if template else TEMPLATE
+    template = Path(template) if template else model_card_template()
     if not template.is_file():
         raise RecipeError(f"model card template {template} not found (expected a Jinja Markdown file)")
     model_name = metadata.pop("model_name", None) or (repo_id or lineage.model_dir.resolve().name).split("/")[-1]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
 
 USAGE = (
     "hfscratch push MODEL_DIR --repo_id ORG/NAME [--private] [--revision R] [--dry_run] [--llama] [--key value ...]\n"

@@ -1,6 +1,6 @@
 """The model card's facts, computed from a `Lineage` and formatted for the template.
 
-The template (model_cards/hfscratch_model_card.md) holds the prose and the layout; this module turns the run's
+The template (hfscratch/hub/templates/model_card.md) holds the prose and the layout; this module turns the run's
 files into the strings and table rows it shows. A fact that no file records is the string `NOT_RECORDED`, never
 a guess.
 """

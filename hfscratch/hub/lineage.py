@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 EVALUATION_DIR = "evaluation"  # `hfscratch evaluate`'s default output folder inside the model folder
 

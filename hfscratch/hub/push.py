@@ -23,7 +23,7 @@ from typing import Any
 from hfscratch.hub.card import CARD_FILE, FUNNEL, LOSS_CURVE, SCORES_PLOT, write_card
 from hfscratch.hub.facts import llama_export
 from hfscratch.hub.lineage import gather_lineage, read_json
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 WEIGHTS = ["model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json"]
 CONFIGS = ["config.json", "generation_config.json"]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
 
 DESCRIPTION = (
     "Hand-off: prompt a model folder (optionally with a LoRA adapter): sampling with streaming to the console."

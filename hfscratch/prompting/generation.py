@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 BYTE_ALPHABET_SIZE = 256  # byte-level BPE starts from one token per byte value
 DEFAULT_BENCHMARKS = ["arc_easy", "arc_challenge", "hellaswag", "mmlu", "truthfulqa"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from hfscratch.recipes import parse_recipe
+from hfscratch.core.recipes import parse_recipe
 from hfscratch.tokenization.arguments import TokenizeArguments
 from hfscratch.tokenization.pipeline import run_tokenize
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from datasets import Dataset, Features, Value
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 FORMATS = {  # format -> file name patterns; one corpus holds files of one format
     "jsonl": ("*.jsonl", "*.jsonl.gz", "*.json.gz"),

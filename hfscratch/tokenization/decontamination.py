@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset, Features, List, Value, load_dataset
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 WORD = re.compile(r"\w+")
 HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so the rolling hash mod 2**64 keeps every word's bits

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 
 def resolve_weights(tags: list[str], recipe: dict[str, float] | None, curated: dict[str, float]) -> dict[str, float]:

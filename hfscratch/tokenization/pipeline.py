@@ -21,7 +21,7 @@ import pandas as pd
 from datasets import Dataset, DatasetDict
 from datasets.utils.py_utils import convert_file_size_to_int
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 from hfscratch.tokenization.arguments import TokenizeArguments, check_paths
 from hfscratch.tokenization.corpus import curated_weights, load_documents
 from hfscratch.tokenization.decontamination import build_benchmark_index, flag_documents

@@ -14,7 +14,7 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 from hfscratch.tokenization.arguments import TokenizeArguments
 
 

@@ -31,7 +31,7 @@ from transformers import (
     set_seed,
 )
 
-from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hfscratch.training.batching import BatchRamp, gradient_accumulation_steps
 from hfscratch.training.callbacks import LossCurvePlot, StabilityGuard, ThroughputMeter, device_peak_flops

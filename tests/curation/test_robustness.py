@@ -12,7 +12,7 @@ import pytest
 from curation_corpora import dedup_corpus, read_output, write_jsonl
 
 from hfscratch.curation.pipeline import CurateArguments
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 REPO = Path(__file__).resolve().parents[2]
 HFSCRATCH = Path(sys.executable).with_name("hfscratch")

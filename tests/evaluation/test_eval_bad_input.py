@@ -9,7 +9,7 @@ import pytest
 
 from hfscratch.evaluation.arguments import EvaluateArguments
 from hfscratch.evaluation.cli import main
-from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
 
 
 def test_a_folder_that_is_not_a_causal_lm(tmp_path: Path) -> None:

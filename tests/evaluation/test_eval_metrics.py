@@ -13,7 +13,7 @@ from hfscratch.evaluation.harness import requested_tasks
 from hfscratch.evaluation.human import aggregate, read_scores, write_sheet
 from hfscratch.evaluation.open_ended import bleu, rouge, score_answer
 from hfscratch.evaluation.report import model_index_yaml, plot_scores, render_table
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 PAIRS = [
     ("The cat sat on the mat.", "The cat is sitting on the mat."),

@@ -14,7 +14,7 @@ from finetuning_helpers import CLI, REPO, grammar_task, single_thread, subproces
 from hfscratch.finetuning.cli import main as finetune_main
 from hfscratch.finetuning.data import IGNORE_INDEX, read_instruction_file, tokenize_conversation
 from hfscratch.finetuning.lora import check_adapter_base, load_base_model
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 LORA_R = 8
 

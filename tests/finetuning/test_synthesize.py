@@ -21,7 +21,7 @@ from hfscratch.finetuning.synthesize import (
     parse_task,
 )
 from hfscratch.finetuning.synthesize import main as synthesize_main
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 
 def test_parse_task_reads_fields_up_to_the_next_task() -> None:

@@ -10,7 +10,7 @@ from hub_test_helpers import DUPLICATES, EMAILS, SCORES
 from huggingface_hub import ModelCard, metadata_load
 
 from hfscratch.hub import gather_lineage, render_card, validate_card, write_model_card
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "model_cards" / "examples" / "tiny-cpu"

@@ -14,7 +14,7 @@ from huggingface_hub import ModelCard, constants
 import hfscratch_cli
 from hfscratch.hub.push import push, upload_plan
 from hfscratch.models.hfscratch import HFScratchConfig, HFScratchForCausalLM
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 NEEDED = {
     "model.safetensors",

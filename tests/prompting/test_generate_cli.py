@@ -12,7 +12,7 @@ from finetuning_helpers import CLI, REPO, single_thread, subprocess_env
 from hfscratch.prompting.cli import main as generate_main
 from hfscratch.prompting.cli import parse_args
 from hfscratch.prompting.generation import SamplingOptions, generate_text, load_model_and_tokenizer
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 
 GREEDY = SamplingOptions(max_new_tokens=12, temperature=0.0)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from tokenization_helpers import make_documents, step_argv, write_curated
 
-from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
 from hfscratch.tokenization.arguments import TokenizeArguments
 from hfscratch.tokenization.cli import main
 

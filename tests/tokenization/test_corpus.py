@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 from hfscratch.tokenization.corpus import corpus_files, file_tag, text_pieces
 
 TEXT = "first line\r\nsame paragraph\r\n\r\n  \nsecond  \n\nthird"

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 from hfscratch.tokenization.mixture import mixture_indices, resolve_weights, token_shares
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from training_helpers import logged, write_recipe
 
-from hfscratch.recipes import parse_recipe
+from hfscratch.core.recipes import parse_recipe
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hfscratch.training.pretrain import build_trainer, train
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from training_helpers import REPO
 
-from hfscratch.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hfscratch.training.pretrain import build_trainer
 

@@ -13,7 +13,7 @@ import pytest
 from safetensors.torch import load_file
 from training_helpers import REPO, clean_env, logged, pretrain_command, run, write_recipe
 
-from hfscratch.recipes import RecipeError
+from hfscratch.core.recipes import RecipeError
 from hfscratch.training.checkpoints import last_complete_checkpoint, resolve_resume
 
 STEPS, SAVE_EVERY = 40, 5

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from training_helpers import write_recipe
 from transformers import TrainerCallback
 
-from hfscratch.recipes import parse_recipe
+from hfscratch.core.recipes import parse_recipe
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hfscratch.training.callbacks import StabilityGuard
 from hfscratch.training.pretrain import build_trainer, train

@@ -22,13 +22,28 @@ from typing import Any, Literal, Union
 import yaml
 from transformers import HfArgumentParser
 
+from hfscratch.core.resources import find_shipped_recipe, resolve_recipe
+
 
 class RecipeError(ValueError):
     """Bad input from a recipe file or the command line. Its message is one line, fit to show as is."""
 
 
+# Steps whose recipes live in another step's folder of the shipped recipes.
+RECIPE_FOLDERS = {"synthesize": "finetune"}
+
+
 class RecipeParser(HfArgumentParser):
-    """`HfArgumentParser` that reads an optional YAML recipe first and reports errors as `RecipeError`."""
+    """`HfArgumentParser` that reads an optional YAML recipe first and reports errors as `RecipeError`.
+
+    A recipe argument that is not a file on disk may name a shipped recipe (`hfscratch pretrain tiny-cpu`): the
+    step's folder of `hfscratch/recipes/` is searched, named by `step` (default: the last word of `prog`).
+    """
+
+    def __init__(self, dataclass_types: Any, step: str | None = None, **kwargs: Any) -> None:
+        super().__init__(dataclass_types, **kwargs)
+        step = step or (self.prog.split()[-1] if self.prog.startswith("hfscratch ") else None)
+        self.step = RECIPE_FOLDERS.get(step, step)
 
     def add_argument(self, *args: Any, **kwargs: Any) -> Any:
         # Help texts are prose ("decay to 10%"); argparse would read a % as a format directive.
@@ -51,12 +66,12 @@ class RecipeParser(HfArgumentParser):
         leading = []
         while argv and not argv[0].startswith("-") and len(leading) < (2 if positional else 1):
             leading.append(argv.pop(0))
-        recipes = [a for a in leading if not positional or Path(a).suffix in (".yaml", ".yml")]
+        recipes = [a for a in leading if not positional or self._is_recipe(a)]
         values = [a for a in leading if a not in recipes]
         if len(recipes) > 1 or len(values) > 1:
             raise RecipeError(f"unexpected argument {leading[1]!r}")
-        for recipe_path in recipes:
-            for key, value in self.read_recipe_file(Path(recipe_path)).items():
+        for recipe in recipes:
+            for key, value in self.read_recipe_file(resolve_recipe(recipe, self.step)).items():
                 self._use_as_default(key, value)
         overrides = [f"--{positional}", values[0], *argv] if values else argv
         _, unknown = self.parse_known_args(overrides)  # before the dataclasses validate themselves
@@ -71,6 +86,13 @@ class RecipeParser(HfArgumentParser):
         except ValueError as exc:  # a dataclass's own validation, e.g. TrainingArguments.__post_init__
             raise RecipeError(" ".join(str(exc).split())) from None
 
+    def _is_recipe(self, word: str) -> bool:
+        """With a positional key (a model folder), a leading word is the recipe when it is a YAML file or names
+        a shipped recipe and no folder of that name exists."""
+        if Path(word).suffix in (".yaml", ".yml"):
+            return True
+        return not Path(word).exists() and find_shipped_recipe(word, self.step) is not None
+
     # -- reading the YAML file ------------------------------------------------------------------------
 
     def _fields(self) -> dict[str, Any]:
@@ -84,7 +106,10 @@ class RecipeParser(HfArgumentParser):
     def read_recipe_file(self, path: Path) -> dict[str, Any]:
         """The recipe's values, checked against the dataclasses' keys and types."""
         if not path.is_file():
-            raise RecipeError(f"{path}: recipe file not found (expected a YAML file of key: value pairs)")
+            raise RecipeError(
+                f"{path}: recipe file not found (expected a YAML file of key: value pairs, or the name of a shipped "
+                "recipe: `hfscratch recipes` lists them)"
+            )
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
@@ -221,4 +246,4 @@ def parse_recipe(
 
 def read_recipe(path: str | Path, *dataclass_types: type) -> dict[str, Any]:
     """A recipe file's values, checked like `parse_recipe` checks them, for code that adjusts a recipe."""
-    return RecipeParser(dataclass_types).read_recipe_file(Path(path))
+    return RecipeParser(dataclass_types).read_recipe_file(resolve_recipe(path))

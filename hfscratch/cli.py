@@ -1,8 +1,8 @@
-"""The `hfscratch` command: `hfscratch <step> [RECIPE.yaml] [--key value ...]`.
+"""The `hfscratch` command: `hfscratch <step> [RECIPE] [--key value ...]`.
 
-This dispatcher lives outside the `hfscratch` package on purpose: importing `hfscratch` registers the model
-with transformers' Auto classes, which imports torch (about 3 s). Here nothing heavy is imported until a
-step runs, so `hfscratch --help` and a mistyped step name answer at once.
+Thin on purpose: it names the steps and imports one only when it runs, and the package root is lazy, so
+`hfscratch --help`, every `hfscratch <step> --help` and `hfscratch plan` answer without importing torch.
+`benchmarks/startup.py` measures it.
 """
 
 from __future__ import annotations
@@ -42,6 +42,19 @@ STEPS: dict[str, Step] = {
     "quickstart": Step(
         "The main job: every step that exists, end to end, in minutes on a laptop", "hfscratch.quickstart"
     ),
+    "recipes": Step("List the shipped recipes, or copy one to edit: `hfscratch recipes copy NAME [DIR]`", "hfscratch.core.recipes_cli"),
+}
+# The optional extra that brings each module a step may miss (`pip install 'hfscratch[EXTRA]'`).
+EXTRAS = {
+    "datatrove": "curate",
+    "spacy": "curate",
+    "py3langid": "curate",
+    "trafilatura": "curate",
+    "deepspeed": "train",
+    "lm_eval": "eval",
+    "sacrebleu": "eval",
+    "rouge_score": "eval",
+    "peft": "finetune",
 }
 
 
@@ -51,7 +64,8 @@ def usage() -> str:
         "usage: hfscratch <step> [RECIPE.yaml] [--key value ...]",
         "",
         "Train a language model from scratch on the Hugging Face stack, one step at a time.",
-        "Each step reads a YAML recipe (see recipes/); any recipe key can be overridden as --key value.",
+        "Each step reads a YAML recipe: a file, or the name of a shipped one (`hfscratch recipes` lists them);",
+        "any recipe key can be overridden as --key value.",
         "",
         "steps:",
     ]
@@ -79,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hfscratch {name}: not built yet ({step.summary})", file=sys.stderr)
         return 1
 
-    from hfscratch.recipes import RecipeError  # imports the package: only now that a step runs
+    from hfscratch.core.recipes import RecipeError  # imports the package: only now that a step runs
 
     try:
         return importlib.import_module(step.module).main(rest)
