@@ -20,9 +20,43 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from transformers import HfArgumentParser
 
 from hfscratch.core.resources import find_shipped_recipe, resolve_recipe
+
+
+def _load_hf_argparser() -> type:
+    """`transformers.HfArgumentParser`, without importing the transformers package when it is not loaded yet.
+
+    `transformers/hf_argparser.py` imports only the standard library and yaml, but `import transformers` costs
+    about 0.7 s (its utils, huggingface_hub, version checks): more than `hfscratch plan` or a step's `--help` may
+    take. So the module file is executed on its own, under a private name; should a future transformers give it
+    internal imports, this falls back to the ordinary import.
+    """
+    import sys
+
+    if "transformers" in sys.modules:
+        from transformers import HfArgumentParser
+
+        return HfArgumentParser
+    import importlib.util
+
+    package = importlib.util.find_spec("transformers")  # locates the package without running its __init__
+    location = next(iter(package.submodule_search_locations or []), None) if package else None
+    if location is not None:
+        spec = importlib.util.spec_from_file_location("_hfscratch_hf_argparser", Path(location) / "hf_argparser.py")
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+                return module.HfArgumentParser
+            except ImportError:
+                pass
+    from transformers import HfArgumentParser
+
+    return HfArgumentParser
+
+
+HfArgumentParser = _load_hf_argparser()
 
 
 class RecipeError(ValueError):
