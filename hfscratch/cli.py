@@ -93,12 +93,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hfscratch {name}: not built yet ({step.summary})", file=sys.stderr)
         return 1
 
-    from hfscratch.core.recipes import RecipeError  # imports the package: only now that a step runs
+    from hfscratch.core.help_cache import cached_help, wants_help
+    from hfscratch.core.recipes import RecipeError
 
     try:
+        if wants_help(rest):
+            return cached_help([name, *rest], lambda: importlib.import_module(step.module).main(rest))
         return importlib.import_module(step.module).main(rest)
     except RecipeError as exc:
         print(f"hfscratch {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            raise
+        print(
+            f"hfscratch {name}: error: this step needs {top!r}, which is not installed: "
+            f"pip install 'hfscratch[{EXTRAS[top]}]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print(f"hfscratch {name}: interrupted", file=sys.stderr)
