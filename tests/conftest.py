@@ -1,6 +1,9 @@
 """Test-suite settings: nothing may wait on a network, and shared data is optional."""
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite's own --help cache (hfscratch/core/help_cache.py), never the user's; removed when the run ends.
+os.environ["HFSCRATCH_CACHE"] = tempfile.mkdtemp(prefix="hfscratch-test-cache-")
+atexit.register(shutil.rmtree, os.environ["HFSCRATCH_CACHE"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
