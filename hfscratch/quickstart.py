@@ -131,8 +131,8 @@ def tokenize(run: Quickstart) -> str:
         print(f"[tokenize] benchmark decontamination skipped: give --eval_data DIR (or ${EVAL_DATA_ENV}) to enable it")
     stats = run_tokenize(TokenizeArguments(**recipe))
     return (
-        f"{stats['train']['tokens']:,} training tokens in {stats['train']['blocks']:,} blocks, "
-        f"{stats['validation']['tokens']:,} validation tokens"
+        f"{stats.train['tokens']:,} training tokens in {stats.train['blocks']:,} blocks, "
+        f"{stats.validation['tokens']:,} validation tokens"
     )
 
 

@@ -23,6 +23,9 @@ class TokenizeArguments:
         }
     )
     out: str = field(default="runs/tokenize", metadata={"help": "Output folder: tokenizer/, packed/, stats.json."})
+    overwrite: bool = field(
+        default=False, metadata={"help": "Replace a finished tokenization in `out` made with other settings."}
+    )
     text_sample_by: Literal["paragraph", "line", "document"] = field(
         default="paragraph", metadata={"help": "How a .txt file splits into documents (paragraph: at blank lines)."}
     )

@@ -7,24 +7,26 @@ from collections.abc import Sequence
 
 from hfscratch.core.recipes import parse_recipe
 from hfscratch.tokenization.arguments import TokenizeArguments
-from hfscratch.tokenization.pipeline import run_tokenize
+from hfscratch.tokenization.artifacts import TokenizeStats
 
 
-def summarize(stats: dict) -> str:
+def summarize(stats: TokenizeStats) -> str:
     """A few lines for the terminal; stats.json has everything."""
-    tokenizer = stats["tokenizer"]
+    tokenizer = stats.tokenizer
     lines = [
         f"tokenizer: {tokenizer['path']} ({tokenizer['type']}, {tokenizer['vocab_size']:,} tokens)",
-        f"documents: {stats['documents']:,}; blocks of {stats['block_size']} tokens: "
-        + ", ".join(f"{split} {stats[split]['blocks']:,}" for split in ("train", "validation")),
+        f"documents: {stats.documents:,}; blocks of {stats.block_size} tokens: "
+        + ", ".join(f"{split} {getattr(stats, split)['blocks']:,}" for split in ("train", "validation")),
     ]
-    for tag, source in stats["sources"].items():
+    if stats.skipped:
+        lines.append("skipped: " + ", ".join(f"{n:,} {reason}" for reason, n in sorted(stats.skipped.items())))
+    for tag, source in stats.sources.items():
         lines.append(
             f"  {tag}: {source['documents']:,} docs, {source['tokens']:,} tokens, "
             f"{source['characters_per_token']} chars/token, weight {source['weight']}, "
             f"share {source['realised_share']:.2%} (requested {source['requested_share']:.2%})"
         )
-    for name, report in stats.get("decontamination", {}).get("benchmarks", {}).items():
+    for name, report in (stats.decontamination or {}).get("benchmarks", {}).items():
         lines.append(
             f"  {name}: {report['documents_flagged']:,} documents flagged, {report['ngram_hits']:,} n-gram hits, "
             f"{report['items_found']:,} of {report['items']:,} items found"
@@ -39,6 +41,8 @@ def main(argv: Sequence[str]) -> int:
         prog="hfscratch tokenize",
         description="Step 1b: train a BPE tokenizer, decontaminate, and pack the corpus into train/validation blocks.",
     )
+    from hfscratch.tokenization.pipeline import run_tokenize  # datasets, tokenizers: only once a run starts
+
     print(summarize(run_tokenize(args)))
     return 0
 

@@ -5,13 +5,19 @@ Accepted: the curation step's folder (`documents/*.jsonl.gz` or `documents/*.par
 .txt or JSON-lines files, or one such file. A record without a source tag is tagged with its file's stem, and
 one without an id gets `STEM/N`. Reading streams through `Dataset.from_generator`, which writes Arrow files
 in batches, so a corpus larger than memory never sits in memory.
+
+Records that cannot be read (a line that is not a JSON object, a text that is not a string) and empty texts
+are skipped and counted, as the curation step does: they come out of the generator as rows with a `skipped`
+reason (`FILE:LINE: what is wrong`), so the counts survive the worker processes, and are split off after.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,6 +31,17 @@ FORMATS = {  # format -> file name patterns; one corpus holds files of one forma
     "text": ("*.txt",),
 }
 DOCUMENT_FEATURES = Features({"text": Value("string"), "id": Value("string"), "source": Value("string")})
+READ_FEATURES = Features({**DOCUMENT_FEATURES, "skipped": Value("string")})
+SKIPPED_EXAMPLES = 5  # FILE:LINE examples kept in stats.json and shown in the warning
+
+
+@dataclass
+class Corpus:
+    """The readable documents of a corpus, and what was skipped: counts by reason and the first examples."""
+
+    documents: Dataset
+    skipped: dict[str, int]
+    skipped_examples: list[str]
 
 
 def corpus_files(corpus: Path) -> tuple[str, list[Path]]:
@@ -55,17 +72,36 @@ def file_tag(path: Path) -> str:
     return path.name.split(".")[0]
 
 
-def read_records(path: Path, fmt: str, text_sample_by: str) -> Iterator[dict]:
-    """The raw records of one file, as dicts with at least `text`."""
+class UnreadableRecord(ValueError):
+    """One record that is not a document; the message is the reason, for the skipped counts."""
+
+
+def read_records(path: Path, fmt: str, text_sample_by: str) -> Iterator[tuple[int, dict | UnreadableRecord]]:
+    """The raw records of one file with their line (JSONL) or record number, each a dict or the reason it is not."""
     if fmt == "parquet":
+        number = 0
         for batch in pq.ParquetFile(path).iter_batches():
-            yield from batch.to_pylist()
+            for record in batch.to_pylist():
+                number += 1
+                yield number, record
     elif fmt == "jsonl":
         with (gzip.open if path.suffix == ".gz" else open)(path, "rt", encoding="utf-8") as lines:
-            yield from (json.loads(line) for line in lines if line.strip())
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    yield number, parse_json_record(line)
     else:
         with open(path, encoding="utf-8", newline="") as lines:  # newline="": line endings kept as written
-            yield from ({"text": piece} for piece in text_pieces(lines, text_sample_by))
+            yield from ((number, {"text": piece}) for number, piece in enumerate(text_pieces(lines, text_sample_by), 1))
+
+
+def parse_json_record(line: str) -> dict | UnreadableRecord:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return UnreadableRecord(f"not valid JSON ({exc.msg})")
+    if not isinstance(record, dict):
+        return UnreadableRecord(f"not a JSON object (a {type(record).__name__})")
+    return record
 
 
 def text_pieces(lines: Iterable[str], text_sample_by: str) -> Iterator[str]:
@@ -87,33 +123,55 @@ def text_pieces(lines: Iterable[str], text_sample_by: str) -> Iterator[str]:
 
 
 def generate_documents(files: list[str], fmt: str, text_sample_by: str) -> Iterator[dict]:
-    """`Dataset.from_generator` body; `files` is the shard list it splits between worker processes."""
+    """`Dataset.from_generator` body; `files` is the shard list it splits between worker processes. Every
+    record comes out: a document with `skipped` empty, or a row whose `skipped` says why it is not one."""
     for name in files:
         path = Path(name)
-        for number, record in enumerate(read_records(path, fmt, text_sample_by)):
+        for number, record in read_records(path, fmt, text_sample_by):
+            where = f"{path}:{number}"
+            if isinstance(record, UnreadableRecord):
+                yield {"text": "", "id": where, "source": "", "skipped": f"{where}: {record}"}
+                continue
             text = record.get("text")
-            if not text or not text.strip():
+            if not isinstance(text, str) or not text.strip():
+                reason = "empty text" if text is None or isinstance(text, str) else "text is not a string"
+                yield {"text": "", "id": where, "source": "", "skipped": f"{where}: {reason}"}
                 continue
             metadata = record.get("metadata") or {}
+            given_id = record.get("id")
             yield {
                 "text": text,
-                "id": str(record.get("id") or f"{file_tag(path)}/{number}"),
+                "id": str(given_id) if given_id is not None and given_id != "" else f"{file_tag(path)}/{number - 1}",
                 "source": str(metadata.get("source") or record.get("source") or file_tag(path)),
+                "skipped": "",
             }
 
 
-def load_documents(corpus: Path, text_sample_by: str, cache_dir: Path, num_proc: int) -> Dataset:
-    """Every non-empty document of the corpus; a `RecipeError` if there are none."""
+def skip_reason(message: str) -> str:
+    """`FILE:LINE: not valid JSON (Expecting value)` -> `not valid JSON`: the reason, for the counts."""
+    return message.rsplit(": ", 1)[-1].split(" (")[0]
+
+
+def load_documents(corpus: Path, text_sample_by: str, cache_dir: Path, num_proc: int) -> Corpus:
+    """Every non-empty document of the corpus and what was skipped; a `RecipeError` if there are no documents."""
     fmt, files = corpus_files(corpus)
     gen_kwargs = {"files": [str(f) for f in files], "fmt": fmt, "text_sample_by": text_sample_by}
-    if next(generate_documents(**gen_kwargs), None) is None:  # reads up to the first document only
-        raise RecipeError(f"key 'corpus': empty corpus, no non-empty documents in {len(files)} file(s) under {corpus}")
-    return Dataset.from_generator(
+    records = Dataset.from_generator(
         generate_documents,
-        features=DOCUMENT_FEATURES,
+        features=READ_FEATURES,
         gen_kwargs=gen_kwargs,
         cache_dir=str(cache_dir),
         num_proc=min(num_proc, len(files)) if len(files) > 1 else None,
+    )
+    skipped_rows = records.filter(lambda reasons: [bool(r) for r in reasons], batched=True, input_columns="skipped")
+    messages = skipped_rows["skipped"]
+    documents = records.filter(lambda reasons: [not r for r in reasons], batched=True, input_columns="skipped")
+    if len(documents) == 0:
+        raise RecipeError(f"key 'corpus': empty corpus, no non-empty documents in {len(files)} file(s) under {corpus}")
+    return Corpus(
+        documents=documents.remove_columns("skipped"),
+        skipped=dict(Counter(skip_reason(message) for message in messages)),
+        skipped_examples=messages[:SKIPPED_EXAMPLES],
     )
 
 

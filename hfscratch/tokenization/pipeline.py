@@ -10,7 +10,9 @@ with `to_iterable_dataset(num_shards=...)`). Intermediate Arrow files live in a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import math
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from datasets.utils.py_utils import convert_file_size_to_int
 
 from hfscratch.core.recipes import RecipeError
 from hfscratch.tokenization.arguments import TokenizeArguments, check_paths
+from hfscratch.tokenization.artifacts import TokenizeStats
 from hfscratch.tokenization.corpus import curated_weights, load_documents
 from hfscratch.tokenization.decontamination import build_benchmark_index, flag_documents
 from hfscratch.tokenization.mixture import mixture_indices, resolve_weights
@@ -37,12 +40,29 @@ from hfscratch.tokenization.packing import (
 from hfscratch.tokenization.stats import plot_document_lengths, source_stats
 from hfscratch.tokenization.tokenizer import encoding_backend, load_tokenizer, read_chat_template, train_tokenizer
 
+logger = logging.getLogger("hfscratch.tokenize")
 TRAINING_BATCH = 1000  # documents per batch handed to the tokenizer trainer
 
 
-def run_tokenize(args: TokenizeArguments) -> dict:
-    """Write `out/tokenizer/`, `out/packed/`, `out/stats.json`, `out/doc_lengths.png`; return the stats."""
+def run_tokenize(args: TokenizeArguments) -> TokenizeStats:
+    """Write `out/tokenizer/`, `out/packed/`, `out/doc_lengths.png` and, last, `out/stats.json`; return the stats.
+
+    A folder that already holds a finished tokenization of the same settings is left as it is (and its stats
+    returned); one of other settings is refused unless `overwrite` is set, so a rerun never changes a result.
+    """
     check_paths(args)
+    settings = output_settings(args)
+    finished = TokenizeStats.read_or_none(args.out)
+    if finished is not None and not args.overwrite:
+        if finished.settings == settings:
+            logger.warning(f"{args.out} already holds this tokenization (stats.json): left as it is")
+            return finished
+        changed = sorted(k for k in settings.keys() | finished.settings.keys() if settings.get(k) != finished.settings.get(k))
+        raise RecipeError(
+            f"key 'out': {args.out} holds a tokenization with other settings ({', '.join(changed)}); "
+            "choose another out, or --overwrite true to replace it"
+        )
+    TokenizeStats.path(args.out).unlink(missing_ok=True)  # the folder is incomplete until it is written again
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else None
     if tokenizer is not None and args.last_block == "pad" and tokenizer.pad_token_id is None:
         raise RecipeError(f"key 'tokenizer': {args.tokenizer!r} has no pad token; set last_block: drop")
@@ -50,7 +70,11 @@ def run_tokenize(args: TokenizeArguments) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     stats: dict = {"corpus": args.corpus}
     with tempfile.TemporaryDirectory(dir=out, prefix=".cache-") as cache:
-        documents = load_documents(Path(args.corpus), args.text_sample_by, Path(cache), args.workers())
+        corpus = load_documents(Path(args.corpus), args.text_sample_by, Path(cache), args.workers())
+        documents = corpus.documents
+        if corpus.skipped:
+            counts = ", ".join(f"{n:,} {reason}" for reason, n in sorted(corpus.skipped.items()))
+            logger.warning(f"skipped {counts} in {args.corpus}, e.g. {'; '.join(corpus.skipped_examples[:2])}")
         weights = resolve_weights(documents.unique("source"), args.mixture, curated_weights(Path(args.corpus)))
         if args.decontaminate != "none":
             documents, stats["decontamination"] = decontaminate(documents, args)
@@ -82,16 +106,29 @@ def run_tokenize(args: TokenizeArguments) -> dict:
         packed.save_to_disk(str(out / "packed"), num_shards=shard_counts(packed, args.max_shard_size))
 
     epoch_tokens = table.iloc[splits["train"]].groupby("source")["stream_tokens"].sum()
-    stats |= {
-        "documents": len(table),
-        "block_size": args.block_size,
-        "last_block": args.last_block,
-        **figures,
-        "sources": source_stats(table, weights, {tag: int(t) for tag, t in epoch_tokens.items()}),
-    }
-    (out / "stats.json").write_text(json.dumps(stats, indent=2))
     plot_document_lengths(table, out / "doc_lengths.png")
-    return stats
+    result = TokenizeStats(
+        corpus=stats["corpus"],
+        tokenizer=stats["tokenizer"],
+        documents=len(table),
+        block_size=args.block_size,
+        last_block=args.last_block,
+        train=figures["train"],
+        validation=figures["validation"],
+        sources=source_stats(table, weights, {tag: int(t) for tag, t in epoch_tokens.items()}),
+        skipped=corpus.skipped,
+        skipped_examples=corpus.skipped_examples,
+        decontamination=stats.get("decontamination"),
+        settings=settings,
+    )
+    result.write(out)  # last: the folder is complete
+    return result
+
+
+def output_settings(args: TokenizeArguments) -> dict:
+    """The recipe values that decide the output (not where it goes or how many workers make it)."""
+    values = dataclasses.asdict(args)
+    return {key: value for key, value in values.items() if key not in ("out", "num_proc", "overwrite")}
 
 
 def epoch_rows(table: pd.DataFrame, weights: dict[str, float], seed: int) -> dict[str, np.ndarray]:
