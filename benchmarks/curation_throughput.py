@@ -27,10 +27,10 @@ from datatrove.pipeline.filters import (
     GopherRepetitionFilter,
 )
 
+from hfscratch.core.formatting import format_table
 from hfscratch.curation.blocks import LanguageIDFilter, RegexWordTokenizer, normalized_content, redact
 from hfscratch.curation.pipeline import CurateArguments, run_curation
 from hfscratch.curation.sources import PythonDocsReader
-from hfscratch.plan import format_table
 
 REPO = Path(__file__).resolve().parent.parent
 

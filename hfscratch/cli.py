@@ -21,7 +21,9 @@ class Step:
 
 
 STEPS: dict[str, Step] = {
-    "plan": Step("Step 0: size a run: parameters, tokens, FLOPs, GPU-hours, rent/buy cost, energy", "hfscratch.plan"),
+    "plan": Step(
+        "Step 0: size a run: parameters, tokens, FLOPs, GPU-hours, rent/buy cost, energy", "hfscratch.plan.cli"
+    ),
     "curate": Step(
         "Step 1a: curate text with datatrove: quality filters, de-duplication, PII redaction", "hfscratch.curation"
     ),

@@ -2,13 +2,16 @@
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from hfscratch import plan
-from hfscratch.plan import PlanArguments, make_plan
 from hfscratch.core.recipes import RecipeError
+from hfscratch.plan import PlanArguments, make_plan
+from hfscratch.plan.cli import main
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -141,6 +144,12 @@ def test_parse_count_rejects(text):
         ({"params": "1B", "mfu": 1.5}, "--mfu must be a fraction"),
         ({"flops": -1.0}, "--flops must be positive"),
         ({"params": "1B", "rent_usd_per_gpu_hour": [3.0, 1.0]}, "LOW HIGH"),
+        # Built in code (the quickstart does) rather than parsed, a GPU outside the table used to fail later
+        # with a KeyError traceback; a bad count used to fail only once planning started.
+        ({"params": "1B", "gpu": "V100"}, "--gpu: expected one of A100-40GB, .*B200, got 'V100'"),
+        ({"params": "big"}, "--params: expected a positive count"),
+        ({"params": "1B", "tokens": "lots"}, "--tokens: expected a positive count"),
+        ({"params": "1B", "pue": 0.9}, "--pue is facility power over IT power, at least 1"),
     ],
 )
 def test_bad_plan_arguments(kwargs, message):
@@ -149,18 +158,18 @@ def test_bad_plan_arguments(kwargs, message):
 
 
 def test_main_prints_json(capsys):
-    assert plan.main(["--params", "10B", "--json"]) == 0
+    assert main(["--params", "10B", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["params"] == 10e9
     assert result["tokens"] == pytest.approx(205.1e9, rel=0.01)
     assert {c["gpu"] for c in result["compute"]} >= {"A100-80GB", "H100", "H200"}
-    assert plan.main(["--table", "--json"]) == 0
+    assert main(["--table", "--json"]) == 0
     tables = json.loads(capsys.readouterr().out)
     assert len(tables["chinchilla"]) == 9 and len(tables["reference_runs"]) == len(plan.REFERENCE_RUNS)
 
 
 def test_main_reads_the_shipped_recipes(capsys):
-    assert plan.main([str(RECIPES / "plan" / "bloomberggpt.yaml"), "--json"]) == 0
+    assert main([str(RECIPES / "plan" / "bloomberggpt.yaml"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["params"] == 50.6e9 and result["tokens"] == 569e9
     assert result["assumptions"]["num_gpus"] == 512
@@ -188,3 +197,81 @@ def test_plan_prices_the_pretrain_recipes(recipe, params, tokens):
     assert result["params"] == pytest.approx(params, rel=0.01)
     assert result["tokens"] == tokens and result["tokens_source"] == "the recipe's train_tokens"
     assert result["flops"] > 6 * result["params"] * tokens  # 6ND plus the attention term
+
+
+def test_every_gpu_of_the_table_is_priced_and_choosable():
+    """The cost table has one row per GPU of core.hardware, each at that GPU's own peak; --gpu takes each key."""
+    result = make_plan(PlanArguments(params="1B", mfu=0.5))
+    assert [c["gpu"] for c in result["compute"]] == list(plan.GPUS)
+    for row in result["compute"]:
+        peak = plan.GPUS[row["gpu"]].peak_tflops * 1e12
+        assert row["gpu_hours"] == pytest.approx(result["flops"] / (peak * 0.5) / 3600), row["gpu"]
+    pcie = next(c for c in result["compute"] if c["gpu"] == "H100-PCIe")
+    sxm = next(c for c in result["compute"] if c["gpu"] == "H100")
+    assert pcie["gpu_hours"] / sxm["gpu_hours"] == pytest.approx(989 / 756)
+    text = plan.render_plan(result)
+    assert all(f"\n{name} " in text for name in plan.GPUS)
+    for name in plan.GPUS:
+        assert make_plan(PlanArguments(params="1B", gpu=name))["memory"]["gpu"] == name
+
+
+def test_memory_plan_uses_the_chosen_gpu_and_headroom():
+    stages = plan.memory_plan(5e9, plan.GPUS["H200"], num_gpus=8, headroom=0.25)
+    usable = 141e9 * 0.75  # 105.75 GB
+    assert [s["zero_stage"] for s in stages] == list(plan.ZERO_STAGES)
+    assert stages[0]["min_gpus"] == 1 and stages[0]["gb_per_gpu_at_min"] == pytest.approx(80)  # 16 B x 5B
+    assert stages[3]["gb_per_gpu_on_cluster"] == pytest.approx(16 * 5e9 / 8 / 1e9)
+    assert plan.memory_plan(7e9, plan.GPUS["H200"], 8, 0.25)[0]["min_gpus"] is None  # 112 GB does not fit
+    assert plan.memory_plan(7e9, plan.GPUS["H200"], 8, 0.2)[0]["min_gpus"] == 1  # in 112.8 GB it does
+    assert all(s["gb_per_gpu_at_min"] * 1e9 <= usable for s in stages if s["min_gpus"])
+
+
+def test_table_with_a_size_prints_both():
+    tables = plan.make_tables(PlanArguments(table=True, params="3B"))
+    assert tables["plan"]["params"] == 3e9
+    text = plan.render_tables(tables)
+    assert text.startswith("Compute-optimal models") and "Model      3B parameters (given)" in text
+
+
+def run_fresh(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("argv", [["--params", "1B"], ["--table"], ["--help"], ["--flops", "1e23", "--json"]])
+def test_plan_imports_neither_torch_nor_transformers(argv):
+    """`hfscratch plan` by a count or a budget is arithmetic: it must answer without the heavy libraries."""
+    code = (
+        "import sys\n"
+        "from hfscratch import cli\n"
+        "try:\n"
+        f"    cli.main(['plan', *{argv!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'hfscratch.models', 'hfscratch.training') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    result = run_fresh(code)
+    assert "HEAVY []" in result.stderr, result.stderr[-2000:]
+    assert result.stdout.strip(), "plan printed nothing"
+
+
+def test_counting_a_preset_imports_the_model_only_then():
+    """--preset needs torch and the model code: imported on first use, and the answer is the exact count."""
+    code = (
+        "import sys\n"
+        "from hfscratch.plan import PlanArguments, make_plan\n"
+        "assert 'torch' not in sys.modules\n"
+        "print(make_plan(PlanArguments(preset='llama', size='tiny'))['params'])\n"
+        "assert 'torch' in sys.modules and 'hfscratch.models.hfscratch' in sys.modules\n"
+    )
+    result = run_fresh(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout) > 0
+
+
+def test_python_m_hfscratch_plan_is_the_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "hfscratch.plan", "--params", "10B", "--json"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["params"] == 10e9

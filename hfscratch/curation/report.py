@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hfscratch.plan import format_table
+from hfscratch.core.formatting import format_table
 
 READER_TYPE = "📖 - READER"
 

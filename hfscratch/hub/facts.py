@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from typing import Any
 
+from hfscratch.core.hardware import match_gpu
 from hfscratch.hub.lineage import Lineage
 
 NOT_RECORDED = "not recorded"
@@ -281,19 +281,6 @@ def plan_defaults() -> dict[str, float]:
 
     defaults = {f.name: f.default for f in dataclasses.fields(PlanArguments)}
     return {"pue": defaults["pue"], "usd_per_mwh": defaults["usd_per_mwh"]}
-
-
-def match_gpu(device: str) -> Any:
-    """The `hfscratch.plan.GPUS` entry a device name (torch.cuda.get_device_name) refers to, if any."""
-    from hfscratch.plan import GPUS
-
-    name = device.upper()
-    if "A100" in name:
-        return GPUS["A100-40GB" if re.search(r"40\s*GB", name) else "A100-80GB"]
-    for key in ("H200", "H100", "B200"):
-        if key in name:
-            return GPUS[key]
-    return None
 
 
 def compute(lineage: Lineage, device_watts: float | None = None) -> dict[str, Any]:

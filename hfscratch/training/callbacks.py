@@ -12,22 +12,19 @@ import torch.distributed as dist
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_callback import ExportableState
 
+from hfscratch.core.hardware import match_gpu
+
 logger = logging.getLogger(__name__)
 
 
 def device_peak_flops(peak_tflops_per_device: float | None) -> float | None:
-    """FLOP/s of one device for MFU: the recipe's figure, else the dense bf16 peak of a GPU `plan` knows."""
+    """FLOP/s of one device for MFU: the recipe's figure, else the dense bf16 peak of a GPU the hardware table knows."""
     if peak_tflops_per_device is not None:
         return peak_tflops_per_device * 1e12
     if not torch.cuda.is_available():
         return None  # a CPU's peak depends on cores and vector units: give it in the recipe
-    from hfscratch.plan import GPUS
-
-    name = torch.cuda.get_device_name()
-    for gpu in GPUS.values():
-        if gpu.name.split("-")[0] in name:  # "A100-80GB" matches "NVIDIA A100-SXM4-80GB"
-            return gpu.peak_tflops * 1e12
-    return None
+    gpu = match_gpu(torch.cuda.get_device_name())
+    return gpu.peak_tflops * 1e12 if gpu else None
 
 
 class ThroughputMeter(TrainerCallback):
