@@ -52,6 +52,11 @@ GPUS: dict[str, GPU] = {
 }
 GPUName = Literal["A100-40GB", "A100-80GB", "H100", "H100-PCIe", "H200", "B200"]  # the keys of GPUS
 
+# The energy model's data-centre assumptions: `hfscratch plan`'s --pue and --usd_per_mwh defaults, and the model
+# card's energy figure (board power x hours x PUE, priced per MWh).
+PUE = 1.1
+USD_PER_MWH = 100.0
+
 # A MIG slice has a fraction of the GPU's peak and memory: it is none of the GPUs above.
 _NOT_A_WHOLE_GPU = frozenset({"MIG"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hfscratch.core.hardware import GPUS, GPUName
+from hfscratch.core.hardware import GPUS, PUE, USD_PER_MWH, GPUName
 from hfscratch.core.recipes import RecipeError
 
 SIZE_OPTIONS = ("params", "preset", "model_config", "pretrain_recipe", "flops", "gpu_hours", "budget_usd")
@@ -56,8 +56,8 @@ class PlanArguments:
     gpu_price_usd: float | None = field(
         default=None, metadata={"help": "Purchase price of one --gpu (default: per GPU)."}
     )
-    pue: float = field(default=1.1, metadata={"help": "Data-centre power usage effectiveness."})
-    usd_per_mwh: float = field(default=100.0, metadata={"help": "Electricity price in $/MWh."})
+    pue: float = field(default=PUE, metadata={"help": "Data-centre power usage effectiveness."})
+    usd_per_mwh: float = field(default=USD_PER_MWH, metadata={"help": "Electricity price in $/MWh."})
     memory_headroom: float = field(
         default=0.25, metadata={"help": "Fraction of GPU memory left for activations, buffers and fragmentation."}
     )
