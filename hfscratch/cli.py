@@ -25,7 +25,7 @@ STEPS: dict[str, Step] = {
         "Step 0: size a run: parameters, tokens, FLOPs, GPU-hours, rent/buy cost, energy", "hfscratch.plan.cli"
     ),
     "curate": Step(
-        "Step 1a: curate text with datatrove: quality filters, de-duplication, PII redaction", "hfscratch.curation"
+        "Step 1a: curate text with datatrove: quality filters, de-duplication, PII redaction", "hfscratch.curation.cli"
     ),
     "tokenize": Step(
         "Step 1b: train a BPE tokenizer and pack the curated text into training blocks", "hfscratch.tokenization.cli"

@@ -5,7 +5,7 @@
 - `OfflineURLFilter`: datatrove's `URLFilter` without the public-suffix-list download, for web documents only.
 - `LanguageIDFilter`: language identification with py3langid, whose model ships in the wheel.
 - `QualityClassifierFilter`: applies a fastText model from `hfscratch curate train-classifier`.
-- `PIIRedactor`: fixed placeholders for e-mails, IPs, phones, payment cards, IBANs and secrets.
+- `PIIRedactor`: fixed placeholders for e-mails, public IPs, phones, payment cards, IBANs and secrets.
 """
 
 from __future__ import annotations
@@ -215,13 +215,15 @@ def card_valid(candidate: str) -> bool:
 
 
 def ip_valid(candidate: str) -> bool:
-    """An IP address that can point at a machine: not unspecified, loopback, multicast or reserved; and an
-    IPv6 one with at least three groups (reStructuredText's `::` parses as one)."""
+    """A publicly routable address, the only kind that can point at someone (datatrove's `PIIFormatter` policy,
+    `ipaddress`'s `is_global`): private, reserved, loopback, link-local, documentation and multicast addresses
+    (which `is_global` lets through) identify no one and are left. An IPv6 candidate needs at least three
+    groups (reStructuredText's `::` parses as an address)."""
     try:
         ip = ipaddress.ip_address(candidate)
     except ValueError:
         return False
-    if ip.is_unspecified or ip.is_loopback or ip.is_multicast or ip.is_reserved or candidate.startswith("0."):
+    if not ip.is_global or ip.is_multicast:
         return False
     return ip.version == 4 or len([group for group in candidate.split(":") if group]) >= 3
 
@@ -320,6 +322,7 @@ class PIIRedactor(PipelineStep):
         for doc in data:
             self.stat_update("total")
             counts: dict[str, int] = {}
+            self.stat_update("input_chars", value=len(doc.text), unit="doc")  # the funnel's characters in
             with self.track_time():
                 doc.text = redact(doc.text, counts)
             for kind, n in counts.items():

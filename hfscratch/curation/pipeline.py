@@ -2,12 +2,14 @@
 
     filter     sources -> size -> URL -> language -> Gopher repetition/quality -> C4 -> FineWeb -> classifier
     exact-*    normalised-content hashes (3 stages: signatures, duplicates, filter)
-    minhash-*  near duplicates (4 stages: signatures, buckets, clusters, filter)
+    minhash-*  near duplicates (signatures, buckets, candidate check, clusters, filter): dedup.py
     final      PII redaction -> documents/ (JSONL or Parquet shards)
 
 De-duplication runs before redaction, so documents that differ only in their (redacted) PII are still
 found. Every stage is a datatrove executor with its own logging folder under `logs/`: a run started again
 skips the tasks that completed and redoes the rest, and the chain is the same on one machine and on Slurm.
+Locally, the console shows one progress bar and one result line per stage (progress.py); datatrove's logs
+go to `logs/`.
 """
 
 from __future__ import annotations
@@ -70,9 +72,19 @@ class CurateArguments:
     # De-duplication, then redaction.
     exact_dedup: bool = field(default=True, metadata={"help": "Drop documents with identical normalised text."})
     minhash_dedup: bool = field(default=True, metadata={"help": "Drop near duplicates (MinHash LSH)."})
-    minhash_ngrams: int = field(default=5, metadata={"help": "Words per MinHash shingle."})
-    minhash_buckets: int = field(default=14, metadata={"help": "MinHash LSH bands."})
-    minhash_hashes_per_bucket: int = field(default=8, metadata={"help": "MinHash rows per band."})
+    # Tuned on planted near copies of the standard library's reference text (benchmarks/near_dedup.py): two
+    # documents are duplicates when their 3-word shingle sets have Jaccard similarity >= 0.5; 3 rows per band
+    # and the fewest bands that make such a pair a candidate with 99% probability, 1 - (1 - 0.5^3)^35 = 0.991.
+    minhash_threshold: float = field(
+        default=0.5,
+        metadata={
+            "help": "Jaccard similarity of shingle sets that makes a duplicate, checked exactly for every LSH "
+            "candidate pair; 0 trusts LSH alone."
+        },
+    )
+    minhash_ngrams: int = field(default=3, metadata={"help": "Words per MinHash shingle."})
+    minhash_buckets: int = field(default=35, metadata={"help": "MinHash LSH bands."})
+    minhash_hashes_per_bucket: int = field(default=3, metadata={"help": "MinHash rows per band."})
     pii_redaction: bool = field(default=True, metadata={"help": "Redact e-mails, IPs, phones, cards, IBANs, secrets."})
 
     def __post_init__(self) -> None:
@@ -93,6 +105,11 @@ class CurateArguments:
                 raise RecipeError(
                     f"filter_options.{name}: expected one of {', '.join(HEURISTIC_FILTERS)} mapped to keyword arguments"
                 )
+        if not 0 <= self.minhash_threshold < 1:
+            raise RecipeError(f"minhash_threshold: expected a similarity in [0, 1), got {self.minhash_threshold}")
+        for key in ("minhash_ngrams", "minhash_buckets", "minhash_hashes_per_bucket"):
+            if getattr(self, key) < 1:
+                raise RecipeError(f"{key}: expected at least 1, got {getattr(self, key)}")
         if self.quality_classifier and not Path(self.quality_classifier).is_file():
             raise RecipeError(f"quality_classifier: {self.quality_classifier} does not exist")
 
@@ -162,6 +179,7 @@ def build_stages(args: CurateArguments) -> list[Stage]:
         QualityClassifierFilter,
         normalized_content,
     )
+    from hfscratch.curation.dedup import MinhashVerifyPairs, ShingleMinhashSignature
     from hfscratch.curation.sources import reading_steps
 
     out = Path(args.output_dir).resolve()
@@ -170,8 +188,8 @@ def build_stages(args: CurateArguments) -> list[Stage]:
     def intermediate(name: str) -> Any:
         return JsonlWriter(str(work / name), compression=None)
 
-    def read_back(name: str) -> Any:
-        return JsonlReader(str(work / name), compression=None, glob_pattern="*.jsonl")
+    def read_back(name: str) -> Any:  # documents carry their source's file_path (if any), never work/'s
+        return JsonlReader(str(work / name), compression=None, glob_pattern="*.jsonl", add_file_path=False)
 
     steps = [
         *reading_steps(args.source_specs, args.max_doc_bytes),
@@ -208,16 +226,24 @@ def build_stages(args: CurateArguments) -> list[Stage]:
             num_buckets=args.minhash_buckets,
             hashes_per_bucket=args.minhash_hashes_per_bucket,
         )
-        sigs, buckets, clusters = (str(work / f"minhash-{x}") for x in ("sigs", "buckets", "clusters"))
+        sigs, buckets, shingles, verified, clusters = (
+            str(work / f"minhash-{x}") for x in ("sigs", "buckets", "shingles", "verified", "clusters")
+        )
+        verify = args.minhash_threshold > 0
+        signature = (
+            ShingleMinhashSignature(sigs, shingles, config, language=word_tokenizer(args))
+            if verify
+            else MinhashDedupSignature(sigs, config, language=word_tokenizer(args))
+        )
         stages += [
-            Stage(
-                "minhash-signatures",
-                [read_back(latest), MinhashDedupSignature(sigs, config, language=word_tokenizer(args))],
-                args.tasks,
-            ),
+            Stage("minhash-signatures", [read_back(latest), signature], args.tasks),
             Stage("minhash-buckets", [MinhashDedupBuckets(sigs, buckets, config=config)], args.minhash_buckets),
-            Stage("minhash-clusters", [MinhashDedupCluster(buckets, clusters, config=config)], 1),
         ]
+        if verify:
+            check = MinhashVerifyPairs(buckets, shingles, verified, args.minhash_threshold)
+            stages.append(Stage("minhash-verify", [check], min(args.tasks, args.minhash_buckets)))
+        pairs = verified if verify else buckets
+        stages.append(Stage("minhash-clusters", [MinhashDedupCluster(pairs, clusters, config=config)], 1))
         dedup_filters.append(MinhashDedupFilter(clusters))
 
     # Uncompressed JSON lines: gzip stamps the time into its header, and a resumed run must write the
@@ -244,10 +270,10 @@ def executors(args: CurateArguments, stages: list[Stage]) -> list[Any]:
             "depends": chain[-1] if chain else None,
         }
         if args.executor == "local":
-            from datatrove.executor import LocalPipelineExecutor
+            from hfscratch.curation.progress import QuietLocalExecutor
 
             workers = min(args.workers, stage.tasks) if args.workers > 0 else stage.tasks
-            chain.append(LocalPipelineExecutor(workers=workers, **common))
+            chain.append(QuietLocalExecutor(workers=workers, **common))
         else:
             from datatrove.executor import SlurmPipelineExecutor
 
@@ -268,16 +294,31 @@ def executors(args: CurateArguments, stages: list[Stage]) -> list[Any]:
 
 
 def run_curation(args: CurateArguments) -> dict[str, Any] | None:
-    """Run (or, on Slurm, submit) the whole chain; locally, write the stats and report and return the stats."""
+    """Run (or, on Slurm, submit) the whole chain; locally, write the report and stats.json and return the
+    stats as written (`CurationStats.read(output_dir)` reads them back typed). A finished run is left as it is."""
     import time
 
-    from hfscratch.curation.report import write_report
+    from hfscratch.curation.progress import StageProgress, console
+    from hfscratch.curation.report import CurationStats, merged_stats, stage_summary, write_report
 
     stages = build_stages(args)
     chain = executors(args, stages)
-    start = time.perf_counter()
-    chain[-1].run()  # runs (or submits) its dependencies first
     if args.executor == "slurm":
+        chain[-1].run()  # submits its dependencies first
         print(f"Submitted {len(chain)} Slurm jobs; launch scripts in {Path(args.output_dir) / 'logs'}/*/")
         return None
-    return write_report(args, [s.name for s in stages], time.perf_counter() - start)
+    logs = Path(args.output_dir).resolve() / "logs"
+    finished = CurationStats.read_or_none(args.output_dir)
+    if finished is not None and not any(executor.get_incomplete_ranks() for executor in chain):
+        print(f"Already curated: {args.output_dir} (stats.json); nothing to do")
+        return finished.to_dict()
+    stream = console()
+    start = time.perf_counter()
+    for stage, executor in zip(stages, chain):  # in order, so that each stage's bar and result come together
+        began = time.perf_counter()
+        with StageProgress(stage.name, logs / stage.name, stage.tasks, stream):
+            executor.run()
+        stream.flush()
+        summary = stage_summary(merged_stats(logs / stage.name) or [], args.minhash_threshold)
+        print(f"{stage.name}: {summary} ({time.perf_counter() - began:.1f} s)", flush=True)
+    return write_report(args, [s.name for s in stages], time.perf_counter() - start).to_dict()

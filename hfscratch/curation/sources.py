@@ -3,8 +3,13 @@
 A recipe lists sources as mappings, e.g. `{type: warc, path: crawl/, tag: web, weight: 0.5}`. Each becomes
 a datatrove reader that stamps `metadata["source"] = tag` on its documents. Readers that datatrove lacks
 (a folder of text files, the embedded Python documentation) are defined here, and every file reader skips
-what it cannot read (binary files, invalid UTF-8, truncated archives), counting each reason in its stats
-and naming the file in a warning, so one bad file never stops a run.
+what it cannot read (binary files, invalid UTF-8, truncated archives) or what holds nothing (zero-byte files,
+records with empty text), counting each reason in its stats and naming the file in a warning, so one bad file
+never stops a run.
+
+What a source says about a document is kept as given: its id (as a string; a record without one is named
+`FILE/LINE`), and `metadata["file_path"]` relative to the source's folder, so the curated bytes do not depend
+on where the source or the output folder lie.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from datatrove.data import DocumentsPipeline
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.extractors import Trafilatura
 from datatrove.pipeline.readers import HuggingFaceDatasetReader, ParquetReader, WarcReader
@@ -92,15 +97,51 @@ class SourceSpec:
 
 # -- Readers ----------------------------------------------------------------------------------------------
 
+
+def skip(step: PipelineStep, reason: str, where: str) -> None:
+    """Count one skipped input as `skipped_<reason>` (the report's "skipped" table) and name it in the log."""
+    step.stat_update(f"skipped_{reason}")
+    logger.warning(f"{where}: skipped ({reason.replace('_', ' ')})")
+
+
+class SourceReader(BaseReader):
+    """Mixin for every source's reader: ids kept as given, paths relative to the source, empty text counted.
+
+    datatrove's writers drop falsy fields, so an id of 0 or "" would come back as the intermediate file's
+    `00000.jsonl/LINE`: ids are made strings here, and a missing or empty one becomes `FILE/LINE`. Its disk
+    readers record `file_path` as an absolute path, which would make the output depend on where the data
+    lies; the adapter records the path relative to the source's folder first, and datatrove keeps it.
+    """
+
+    def source_adapter(self, data: dict, path: str, id_in_file: int | str) -> dict:
+        parsed = self._default_adapter(data, path, id_in_file)
+        doc_id = parsed["id"]
+        parsed["id"] = f"{path}/{id_in_file}" if doc_id is None or doc_id == "" else str(doc_id)
+        if isinstance(self, BaseDiskReader):
+            parsed["metadata"].setdefault("file_path", path)  # relative to the source's folder
+        return parsed
+
+    def get_document_from_dict(self, data: dict, source_file: str, id_in_file: int | str) -> Document | None:
+        document = super().get_document_from_dict(data, source_file, id_in_file)
+        if document is None or not document.text.strip():
+            skip(self, "empty_text", f"{source_file} record {id_in_file}")
+            return None
+        return document
+
+
 # What makes a whole file unreadable, by the exceptions that reading it raises.
 _UNREADABLE = (EOFError, OSError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError, ValueError)
 
 
 class SkipUnreadableFiles(BaseDiskReader):
-    """Mixin for file readers: a file that breaks off (truncated gzip or WARC, corrupt bytes) keeps the
-    documents read before the break; the rest is skipped, counted as `skipped_unreadable_file`, and named."""
+    """Mixin for file readers: a zero-byte file is skipped as `skipped_empty_file`; a file that breaks off
+    (truncated gzip or WARC, corrupt bytes) keeps the documents read before the break, and the rest is skipped,
+    counted as `skipped_unreadable_file`. Each is named in a warning."""
 
     def read_file(self, filepath: str) -> DocumentsPipeline:
+        if self.data_folder.size(filepath) == 0:
+            skip(self, "empty_file", self.data_folder.resolve_paths(filepath))
+            return
         try:
             yield from super().read_file(filepath)
         except _UNREADABLE as exc:
@@ -120,7 +161,9 @@ class TextFileReader(BaseDiskReader):
     def read_file(self, filepath: str) -> DocumentsPipeline:
         with self.data_folder.open(filepath, "rb") as f:
             raw = f.read(self.max_bytes + 1)
-        if len(raw) > self.max_bytes:
+        if not raw:
+            reason = "empty_file"
+        elif len(raw) > self.max_bytes:
             reason = "too_large"
         elif b"\x00" in raw[:8192]:
             reason = "binary"
@@ -134,8 +177,7 @@ class TextFileReader(BaseDiskReader):
                 if document:
                     yield document
                 return
-        self.stat_update(f"skipped_{reason}")
-        logger.warning(f"{self.data_folder.resolve_paths(filepath)}: skipped ({reason.replace('_', ' ')})")
+        skip(self, reason, self.data_folder.resolve_paths(filepath))
 
 
 class JsonlLineReader(BaseDiskReader):
@@ -165,19 +207,27 @@ class JsonlLineReader(BaseDiskReader):
                     yield document
 
 
-class SafeJsonlReader(SkipUnreadableFiles, JsonlLineReader):
+class SourceTextFileReader(SourceReader, TextFileReader):
     pass
 
 
-class SafeParquetReader(SkipUnreadableFiles, ParquetReader):
+class SafeJsonlReader(SourceReader, SkipUnreadableFiles, JsonlLineReader):
     pass
 
 
-class SafeWarcReader(SkipUnreadableFiles, WarcReader):
+class SafeParquetReader(SourceReader, SkipUnreadableFiles, ParquetReader):
     pass
 
 
-class PythonDocsReader(BaseReader):
+class SafeWarcReader(SourceReader, SkipUnreadableFiles, WarcReader):
+    pass
+
+
+class SourceHFReader(SourceReader, HuggingFaceDatasetReader):
+    pass
+
+
+class PythonDocsReader(SourceReader):
     """The embedded default corpus: the documentation installed with this Python environment.
 
     Every distribution's README (its metadata description) and licence files, the standard library's
@@ -192,17 +242,19 @@ class PythonDocsReader(BaseReader):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
+        read = 0
         for index, (doc_id, kind, load) in enumerate(self.items()):
             # Shard by the id, not the position: worker processes can see slightly different environments
             # (sys.path, the working directory), and a shifted list must not hand a document to two tasks.
             if int(hashlib.md5(doc_id.encode()).hexdigest(), 16) % world_size != rank:
                 continue
-            text = load()
-            if not text:
-                continue
+            if self.limit != -1 and read >= self.limit:  # per task, as datatrove's readers count it
+                break
             with self.track_time():
-                document = self.get_document_from_dict({"text": text, "id": doc_id, "kind": kind}, "python-docs", index)
+                record = {"text": load() or "", "id": doc_id, "kind": kind}
+                document = self.get_document_from_dict(record, "python-docs", index)
             if document:
+                read += 1
                 self.update_doc_stats(document)
                 yield document
 
@@ -275,19 +327,23 @@ def module_docstring(path: Path) -> str | None:
 def reader_for(spec: SourceSpec, max_doc_bytes: int) -> PipelineStep:
     """The datatrove reader of one source. It stamps the source's tag on every document, and carries the
     tag in its name so that the report can count documents per source."""
-    common = {"default_metadata": {"source": spec.tag}, "limit": spec.limit}
+    common: dict[str, Any] = {
+        "default_metadata": {"source": spec.tag},
+        "limit": spec.limit,
+        "adapter": SourceReader.source_adapter,
+    }
     if spec.type == "python-docs":
         reader = PythonDocsReader(**common)
     elif spec.type == "hf":
         options = {"split": spec.split} | ({"name": spec.config} if spec.config else {})
-        reader = HuggingFaceDatasetReader(
+        reader = SourceHFReader(
             spec.dataset, dataset_options=options, streaming=True, text_key=spec.text_key, id_key=spec.id_key, **common
         )
     else:
         folder, glob = spec.folder_and_glob()
         keys = {"text_key": spec.text_key, "id_key": spec.id_key}
         if spec.type == "text":
-            reader = TextFileReader(folder, glob, max_doc_bytes, **common)
+            reader = SourceTextFileReader(folder, glob, max_doc_bytes, **common)
         elif spec.type == "jsonl":
             reader = SafeJsonlReader(folder, glob_pattern=glob, **keys, **common)
         elif spec.type == "parquet":

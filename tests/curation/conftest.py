@@ -23,10 +23,11 @@ ALL_STEPS_OFF = {
 
 @pytest.fixture
 def curate(tmp_path: Path):
-    """curate(sources, **steps) runs the pipeline in-process (2 tasks, 1 worker) with only `steps` switched on."""
+    """curate(sources, **steps) runs the pipeline in-process (2 tasks, 1 worker) with only `steps` switched on,
+    into tmp_path/run (or tmp_path/OUTPUT with `output=`)."""
 
-    def run(sources: list[dict], **options) -> tuple[Path, dict]:
-        out = tmp_path / "run"
+    def run(sources: list[dict], output: str = "run", **options) -> tuple[Path, dict]:
+        out = tmp_path / output
         args = CurateArguments(
             output_dir=str(out), sources=sources, tasks=2, workers=1, min_doc_chars=1, **(ALL_STEPS_OFF | options)
         )

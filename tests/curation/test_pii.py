@@ -9,7 +9,7 @@ from hfscratch.curation.blocks import PII_KINDS, iban_valid, luhn_valid, redact
 
 PLANTED = {
     "email": ["jane.doe@example.com", "j.smith+news@mail.example.co.uk", "ops_team@corp-mail.io"],
-    "ip": ["192.168.1.23", "8.8.8.8", "2001:db8:85a3::8a2e:370:7334", "fe80::1ff:fe23:4567:890a"],
+    "ip": ["8.8.8.8", "203.0.114.7", "2606:4700:4700::1111", "2001:4860:4860::8888"],  # publicly routable
     "phone": [
         "+1 415-555-0132",
         "(415) 555-0132",
@@ -49,6 +49,24 @@ def test_every_planted_instance_is_redacted(kind, value):
     assert value not in text and f"<{kind.upper()}>" in text, text
     assert counts == {kind: 1}
     assert "2024-03-05" in text and "3.11.7" in text  # dates and versions are not PII
+
+
+# Addresses that identify no one: left as they are (ipaddress's is_global is False, or multicast).
+NOT_PUBLIC_IPS = {
+    "private": ["192.168.1.23", "10.0.0.1", "172.16.5.4", "fd00::1"],
+    "reserved": ["240.0.0.1", "255.255.255.255", "192.0.2.1", "2001:db8:85a3::8a2e:370:7334"],  # + documentation
+    "loopback": ["127.0.0.1", "::1"],
+    "link-local": ["169.254.1.1", "fe80::1ff:fe23:4567:890a"],
+    "multicast": ["224.0.0.1", "239.255.255.250", "ff02::1:2"],
+    "shared (carrier NAT)": ["100.64.0.1"],
+}
+
+
+@pytest.mark.parametrize("kind, value", [(k, v) for k, values in NOT_PUBLIC_IPS.items() for v in values])
+def test_addresses_that_are_not_public_are_left(kind, value):
+    text = planted_document("ip", value)
+    counts = {}
+    assert redact(text, counts) == text and counts == {}, kind
 
 
 def test_validators():

@@ -68,12 +68,16 @@ def test_bad_input_is_skipped_counted_and_named(tmp_path, curate):
     (folder / "binary.bin").write_bytes(b"\x7fELF\x00\x00\x01" + bytes(range(256)) * 4)
     (folder / "latin1.txt").write_bytes("caf\xe9 cr\xe8me br\xfbl\xe9e ".encode("latin-1") * 10)
     (folder / "empty.txt").write_text("")
+    (folder / "blank.md").write_text("  \n\n \t\n")
     (folder / "huge.txt").write_text("x" * 2_000_000)
     jsonl = tmp_path / "records"
     jsonl.mkdir()
     lines = "".join(f'{{"id": "{i}", "text": "{good} {i}"}}\n' for i in range(50))
     (jsonl / "truncated.jsonl.gz").write_bytes(gzip.compress(lines.encode())[:-200])
-    (jsonl / "mixed.jsonl").write_text('{"id": "a", "text": "fine text here"}\nnot json\n{"id": "b"}\n')
+    (jsonl / "mixed.jsonl").write_text(
+        '{"id": "a", "text": "fine text here"}\nnot json\n{"id": "b"}\n{"id": "c", "text": ""}\n'
+    )
+    (jsonl / "zero.jsonl").write_bytes(b"")
     out, stats = curate(
         [{"type": "text", "path": str(folder), "tag": "docs"}, {"type": "jsonl", "path": str(jsonl), "tag": "records"}],
         max_doc_bytes=1_000_000,
@@ -86,11 +90,17 @@ def test_bad_input_is_skipped_counted_and_named(tmp_path, curate):
         "unreadable_file": 1,
         "invalid_json": 1,
         "no_text": 1,
+        "empty_file": 2,  # empty.txt, zero.jsonl
+        "empty_text": 2,  # blank.md, record c
     }
+    warnings = "".join(p.read_text() for p in sorted((out / "logs" / "filter" / "logs").glob("task_*.log")))
+    named = ["empty.txt: skipped (empty file)", "zero.jsonl: skipped (empty file)"]
+    named += ["blank.md record 0: skipped (empty text)", "mixed.jsonl record 3: skipped (empty text)"]
+    assert [n for n in named if n not in warnings] == []
     texts = [r["text"] for r in read_output(out)]
     assert good in texts and "fine text here" in texts
     assert any(t.startswith(good) for t in texts if t != good)  # records before the break in the gzip survive
-    assert stats["sources"]["docs"]["documents_kept"] == 1  # empty.txt has no text: dropped, not an error
+    assert stats["sources"]["docs"]["documents_kept"] == 1  # empty input is counted and named, not an error
 
 
 @pytest.mark.parametrize(
@@ -142,12 +152,13 @@ def test_slurm_executor_writes_the_job_scripts_it_submits(tmp_path):
         "exact-filter",
         "minhash-signatures",
         "minhash-buckets",
+        "minhash-verify",
         "minhash-clusters",
         "final",
     ]
     assert len([s for s in submissions if "merge_stats" not in s]) >= len(stages)
     assert sum("--dependency=afterok:" in s for s in submissions) >= len(stages) - 1
-    for stage, tasks in zip(stages, [16, 16, 1, 16, 16, 4, 1, 16]):
+    for stage, tasks in zip(stages, [16, 16, 1, 16, 16, 4, 4, 1, 16]):
         script = (tmp_path / "run" / "logs" / stage / "launch_script.slurm").read_text()
         assert "#SBATCH --partition=cpu" in script and f"#SBATCH --job-name=curate-{stage}" in script
         assert f"#SBATCH --array=0-{tasks - 1}" in script
