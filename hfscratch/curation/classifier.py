@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfscratch.curation.blocks import QualityClassifierFilter, classifier_input
 from hfscratch.core.recipes import RecipeError
+from hfscratch.curation.blocks import QualityClassifierFilter, classifier_input
 
 
 @dataclass

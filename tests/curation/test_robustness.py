@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from curation_corpora import dedup_corpus, read_output, write_jsonl
 
-from hfscratch.curation.pipeline import CurateArguments
 from hfscratch.core.recipes import RecipeError
+from hfscratch.curation.pipeline import CurateArguments
 
 REPO = Path(__file__).resolve().parents[2]
 HFSCRATCH = Path(sys.executable).with_name("hfscratch")
