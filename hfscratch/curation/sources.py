@@ -252,7 +252,7 @@ class PythonDocsReader(SourceReader):
                 break
             with self.track_time():
                 record = {"text": load() or "", "id": doc_id, "kind": kind}
-                document = self.get_document_from_dict(record, "python-docs", index)
+                document = self.get_document_from_dict(record, f"python-docs:{doc_id}", index)
             if document:
                 read += 1
                 self.update_doc_stats(document)

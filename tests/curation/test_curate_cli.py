@@ -57,6 +57,7 @@ def console_lines(result) -> list[str]:
     return [line for line in (result.stdout + result.stderr).split("\n") if line.strip()]
 
 
+@pytest.mark.slow  # the run they share: 9 stages in a subprocess, about 25 s
 def test_console_shows_a_bar_and_a_result_per_stage_and_logs_go_to_files(cli_run):
     _, out, result = cli_run
     assert result.returncode == 0, result.stderr
@@ -76,6 +77,7 @@ def test_console_shows_a_bar_and_a_result_per_stage_and_logs_go_to_files(cli_run
     assert "tasks completed" in (out / "logs" / "filter" / "executor.log").read_text()
 
 
+@pytest.mark.slow
 def test_report_links_only_images_that_exist_and_shows_the_funnel_once(cli_run):
     _, out, result = cli_run
     assert result.returncode == 0, result.stderr
@@ -89,6 +91,7 @@ def test_report_links_only_images_that_exist_and_shows_the_funnel_once(cli_run):
     assert (out / "funnel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_rerun_on_finished_output_changes_nothing(cli_run):
     command, out, first = cli_run
     assert first.returncode == 0, first.stderr

@@ -35,7 +35,6 @@ def test_stats_json_reads_back_through_its_dataclass(tmp_path, curate):
         CurationStats.read(out)
 
 
-@pytest.mark.slow
 def test_funnel_characters_add_up_with_warc_and_jsonl_sources_mixed(tmp_path, shared_data, curate):
     """HTML extraction sees the WARC documents only; the funnel's rows still measure the whole stream."""
     docs = [{"id": k, "text": v} for k, v in english_documents().items()]
