@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from hfscratch.models.hfscratch import CHOICES, HFScratchForCausalLM
+from hfscratch.models.hfscratch import CHOICES
 
 POSITIONS = CHOICES["position_embedding_type"]
 FIELDS = ("position_embedding_type", "norm_type", "norm_position", "mlp_type")
@@ -131,15 +131,6 @@ def test_sdpa_matches_eager(make_model, input_ids, position, num_key_value_heads
         eager = model(input_ids, attention_mask=attention_mask).logits
     real = attention_mask.bool()
     assert (sdpa[real] - eager[real]).abs().max() < 1e-5
-
-
-@pytest.mark.parametrize("position", ["alibi", "relative"])
-def test_flash_attention_refused_for_score_biases(make_config, position):
-    assert HFScratchForCausalLM(make_config(position_embedding_type="rope"))._supports_flash_attn
-    with pytest.raises(ValueError, match="does not support Flash Attention"):
-        HFScratchForCausalLM._from_config(
-            make_config(position_embedding_type=position), attn_implementation="flash_attention_2"
-        )
 
 
 @pytest.mark.parametrize("position", POSITIONS)

@@ -25,6 +25,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 # Position schemes that act as an additive bias on the attention scores rather than on the hidden states.
 ATTENTION_BIAS_POSITIONS = ("alibi", "relative")
+# Position schemes added to the token embeddings.
+ABSOLUTE_POSITIONS = ("learned", "sinusoidal")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Radford et al. 2019: learned absolute positions, pre-LayerNorm, GELU, biases, tied head. GELU's tanh
@@ -120,6 +122,11 @@ class HFScratchConfig(PretrainedConfig):
             T5's learned bias per head and log-spaced distance bucket (Raffel et al. 2020), shared by all layers.
         relative_attention_num_buckets, relative_attention_max_distance: the T5 bucketing, for `"relative"`.
         qk_norm (`bool`): normalise queries and keys per head before attention (OLMo-2, Qwen3).
+        sliding_window (`int`, *optional*): each query attends to at most this many keys, itself included
+            (Mistral); caches then keep only the window.
+        logit_softcap (`float`, *optional*): the logits become `cap * tanh(logits / cap)` (Gemma 2).
+        z_loss_weight (`float`): adds `z_loss_weight * logsumexp(logits)^2`, averaged over the predicted tokens, to
+            the training loss (PaLM's z-loss, 1e-4 there), which keeps the softmax normaliser near 1.
     """
 
     model_type = "hfscratch"
@@ -133,6 +140,13 @@ class HFScratchConfig(PretrainedConfig):
         "layers.*.mlp.gate_proj": "colwise",
         "layers.*.mlp.up_proj": "colwise",
         "layers.*.mlp.down_proj": "rowwise",
+    }
+    # Pipeline stages (as Llama's): each entry's inputs and outputs. Learned or sinusoidal positions are added
+    # between the embedding and the first layer, which this plan cannot express, so they drop it.
+    base_model_pp_plan = {
+        "embed_tokens": (["input_ids"], ["inputs_embeds"]),
+        "layers": (["hidden_states", "attention_mask"], ["hidden_states"]),
+        "norm": (["hidden_states"], ["hidden_states"]),
     }
 
     vocab_size: int = 32000
@@ -155,6 +169,9 @@ class HFScratchConfig(PretrainedConfig):
     attention_bias: bool = False
     mlp_bias: bool = False
     qk_norm: bool = False
+    sliding_window: int | None = None
+    logit_softcap: float | None = None
+    z_loss_weight: float = 0.0
     tie_word_embeddings: bool = False
     embedding_dropout: float = 0.0
     attention_dropout: float = 0.0
@@ -183,6 +200,8 @@ class HFScratchConfig(PretrainedConfig):
         self._validate()
         if self.position_embedding_type in ATTENTION_BIAS_POSITIONS:
             self.base_model_tp_plan = None
+        if self.position_embedding_type in ABSOLUTE_POSITIONS:
+            self.base_model_pp_plan = None
         super().__post_init__(**kwargs)
 
     def _validate(self) -> None:
@@ -199,6 +218,12 @@ class HFScratchConfig(PretrainedConfig):
         for field in ("embedding_dropout", "attention_dropout", "residual_dropout"):
             if not 0.0 <= getattr(self, field) < 1.0:
                 raise ValueError(f"{field}={getattr(self, field)} must be in [0, 1).")
+        if self.sliding_window is not None and not (isinstance(self.sliding_window, int) and self.sliding_window > 0):
+            raise ValueError(f"sliding_window={self.sliding_window!r} must be a positive number of tokens or None.")
+        if self.logit_softcap is not None and not self.logit_softcap > 0:
+            raise ValueError(f"logit_softcap={self.logit_softcap!r} must be positive or None.")
+        if not self.z_loss_weight >= 0:
+            raise ValueError(f"z_loss_weight={self.z_loss_weight!r} must be >= 0.")
 
     @classmethod
     def from_preset(cls, name: str, size: str = "125m", **overrides: Any) -> "HFScratchConfig":
@@ -209,4 +234,4 @@ class HFScratchConfig(PretrainedConfig):
         return cls(**{**PRESETS[name], **SIZES[size], **overrides})
 
 
-__all__ = ["CHOICES", "HFScratchConfig", "PRESETS", "SIZES"]
+__all__ = ["ABSOLUTE_POSITIONS", "ATTENTION_BIAS_POSITIONS", "CHOICES", "HFScratchConfig", "PRESETS", "SIZES"]

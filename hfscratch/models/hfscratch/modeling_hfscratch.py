@@ -6,8 +6,14 @@ PEFT targets, tensor-parallel plans and Llama tooling apply unchanged. This file
 and its configuration, so `save_pretrained` copies it and the folder loads anywhere with `trust_remote_code=True`.
 
 Where positions enter: learned and sinusoidal embeddings are added to the token embeddings; RoPE rotates queries
-and keys; ALiBi and the T5 relative bias are a (1, nh, T, T) additive bias on the attention scores, handed to the
-attention function as `position_bias` (SDPA merges it into its float mask, our eager function adds it).
+and keys; ALiBi and the T5 relative bias are a (B, nh, T, S) additive bias on the attention scores, sized by the
+keys the cache hands back (a static cache's whole length, a sliding window's), and handed to the attention function
+as `position_bias`: SDPA merges it into its float mask, flex attention adds it in its `score_mod`, our eager
+function adds it; FlashAttention cannot take it and is refused for those positions.
+
+GPU speed: the RMSNorm and the gated MLPs are declared for the kernels hub (`use_kernel_forward_from_hub`, a no-op
+without the `kernels` package), the forward compiles with `fullgraph=True` for every layout, and a training wrapper
+may set `fused_linear_loss` (hfscratch.models.kernels does, for Liger) to compute the loss without the logits.
 
 Shapes: B batch, T query length, S key length (cache included), C hidden size, nh/nkv query/key-value heads, hs head
 dim.
@@ -22,7 +28,8 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache
-from transformers.masking_utils import create_causal_mask
+from transformers.integrations import use_kernel_forward_from_hub
+from transformers.masking_utils import create_causal_mask, create_sliding_window_causal_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
@@ -30,12 +37,24 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS, slice_logits_to
 from transformers.processing_utils import Unpack
 from transformers.utils import TransformersKwargs, can_return_tuple
 from transformers.utils.deprecation import deprecate_kwarg
+from transformers.utils.generic import is_flash_attention_requested
 from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_hfscratch import ATTENTION_BIAS_POSITIONS, HFScratchConfig
 
-# torch's own modules; transformers' `_init_weights` recognises both by class name (ones and zeros).
-NORM_CLASSES = {"layernorm": nn.LayerNorm, "rmsnorm": nn.RMSNorm}
+
+@use_kernel_forward_from_hub("RMSNorm")
+class HFScratchRMSNorm(nn.RMSNorm):
+    """torch's RMSNorm, declared for the kernels hub. Hub and Liger kernels read the epsilon as `variance_epsilon`
+    (Llama's name), so it is kept under both names."""
+
+    def __init__(self, size: int, eps: float):
+        super().__init__(size, eps=eps)
+        self.variance_epsilon = eps
+
+
+# transformers' `_init_weights` recognises both by class name (ones and zeros).
+NORM_CLASSES = {"layernorm": nn.LayerNorm, "rmsnorm": HFScratchRMSNorm}
 
 
 def make_norm(config: HFScratchConfig, size: int) -> nn.Module:
@@ -133,6 +152,17 @@ class HFScratchAlibiBias(nn.Module):
         return (slopes[:, None, None] * relative_position).unsqueeze(0)  # (1, nh, T, S)
 
 
+def relative_positions(cache: Cache | None, query_length: int, past_seen_tokens, device: torch.device) -> torch.Tensor:
+    """(T, S) key index minus query index, for the keys attention will see: the cache reports how many it hands back
+    and where they start (`get_mask_sizes`, the sizes the causal mask is built with): all seen tokens for a dynamic
+    cache, its whole length for a static one (the unwritten slots are masked), the last window for a sliding one.
+    Indices count tokens fed to the model, so left padding shifts queries and keys alike and changes nothing."""
+    kv_length, kv_offset = (query_length, 0) if cache is None else cache.get_mask_sizes(query_length, layer_idx=0)
+    key_index = torch.arange(kv_length, device=device) + kv_offset  # (S,)
+    query_index = torch.arange(query_length, device=device) + past_seen_tokens  # (T,)
+    return key_index[None, :] - query_index[:, None]
+
+
 class HFScratchRelativePositionBias(nn.Module):
     """T5's relative attention bias (Raffel et al. 2020), causal variant: one learned scalar per head and distance
     bucket, exact for distances below num_buckets/2 and log-spaced up to max_distance. Computed once per forward and
@@ -158,7 +188,8 @@ class HFScratchRelativePositionBias(nn.Module):
 
 
 class HFScratchMLP(nn.Module):
-    """Plain `down(act(up(x)))` or gated `down(act(gate(x)) * up(x))` (SwiGLU with silu, GeGLU with gelu)."""
+    """Plain `down(act(up(x)))` or gated `down(act(gate(x)) * up(x))` (SwiGLU with silu, GeGLU with gelu); the two
+    gated forms the kernels hub has fused kernels for are the subclasses below."""
 
     def __init__(self, config: HFScratchConfig):
         super().__init__()
@@ -172,6 +203,24 @@ class HFScratchMLP(nn.Module):
         if self.gate_proj is None:
             return self.down_proj(self.act_fn(self.up_proj(x)))
         return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+@use_kernel_forward_from_hub("SwiGLUMLP")
+class HFScratchSwiGLUMLP(HFScratchMLP):
+    """The gated MLP with silu: `down(silu(gate(x)) * up(x))`, Llama's MLP."""
+
+
+@use_kernel_forward_from_hub("GeGLUMLP")
+class HFScratchGeGLUMLP(HFScratchMLP):
+    """The gated MLP with tanh-approximated GELU, the activation of the hub's (Liger's) GeGLU kernel."""
+
+
+def make_mlp(config: HFScratchConfig) -> HFScratchMLP:
+    if config.mlp_type == "gated" and config.hidden_act in ("silu", "swish"):
+        return HFScratchSwiGLUMLP(config)
+    if config.mlp_type == "gated" and config.hidden_act in ("gelu_pytorch_tanh", "gelu_new", "gelu_fast"):
+        return HFScratchGeGLUMLP(config)
+    return HFScratchMLP(config)
 
 
 def repeat_kv(hidden_states: torch.Tensor, n_rep: int) -> torch.Tensor:
@@ -219,6 +268,7 @@ class HFScratchAttention(nn.Module):
         self.scaling = self.head_dim**-0.5
         self.attention_dropout = config.attention_dropout
         self.is_causal = True
+        self.sliding_window = config.sliding_window
         q_size, kv_size = config.num_attention_heads * self.head_dim, config.num_key_value_heads * self.head_dim
         self.q_proj = nn.Linear(config.hidden_size, q_size, bias=config.attention_bias)
         self.k_proj = nn.Linear(config.hidden_size, kv_size, bias=config.attention_bias)
@@ -250,7 +300,8 @@ class HFScratchAttention(nn.Module):
         if position_bias is not None:
             position_bias = position_bias.to(query.dtype)  # a float mask must match the query's dtype
         if cache is not None:
-            key, value = cache.update(key, value, self.layer_idx)  # (B, nkv, S, hs)
+            # kwargs go through: a paged cache reads and fills the attention function's arguments
+            key, value = cache.update(key, value, self.layer_idx, kwargs=kwargs)  # (B, nkv, S, hs)
 
         attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, eager_attention_forward
@@ -264,6 +315,7 @@ class HFScratchAttention(nn.Module):
             dropout=self.attention_dropout if self.training else 0.0,
             scaling=self.scaling,
             position_bias=position_bias,
+            sliding_window=self.sliding_window,  # for FlashAttention; the others read it from the mask
             **kwargs,
         )
         attn_output = attn_output.reshape(*input_shape, -1)  # (B, T, nh * hs)
@@ -280,7 +332,7 @@ class HFScratchDecoderLayer(GradientCheckpointingLayer):
         super().__init__()
         self.pre_norm = config.norm_position == "pre"
         self.self_attn = HFScratchAttention(config, layer_idx)
-        self.mlp = HFScratchMLP(config)
+        self.mlp = make_mlp(config)
         self.input_layernorm = make_norm(config, config.hidden_size)
         self.post_attention_layernorm = make_norm(config, config.hidden_size)
         self.residual_dropout = nn.Dropout(config.residual_dropout)
@@ -319,6 +371,10 @@ class HFScratchPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _no_split_modules = ["HFScratchDecoderLayer"]
     _supports_sdpa = True
+    _supports_flex_attn = True
+    # every keyword argument reaches the attention function and the cache, as serving engines' backends require
+    _supports_attention_backend = True
+    _can_compile_fullgraph = True
     _can_record_outputs = {
         "hidden_states": HFScratchDecoderLayer,
         "attentions": HFScratchAttention,
@@ -326,8 +382,19 @@ class HFScratchPreTrainedModel(PreTrainedModel):
 
     @property
     def _supports_flash_attn(self) -> bool:
-        # FlashAttention takes no additive bias: ALiBi and relative positions run on eager or SDPA.
+        # FlashAttention takes no additive bias: ALiBi and relative positions run on eager, SDPA or flex attention.
         return self.config.position_embedding_type not in ATTENTION_BIAS_POSITIONS
+
+    def _check_and_adjust_attn_implementation(self, attn_implementation: str | None, *args, **kwargs) -> str:
+        position = self.config.position_embedding_type
+        if position in ATTENTION_BIAS_POSITIONS and is_flash_attention_requested(
+            requested_attention_implementation=attn_implementation
+        ):
+            raise ValueError(
+                f"attn_implementation={attn_implementation!r} cannot add the attention-score bias of "
+                f"position_embedding_type={position!r}; use 'flex_attention', 'sdpa' or 'eager'."
+            )
+        return super()._check_and_adjust_attn_implementation(attn_implementation, *args, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
         # N(0, initializer_range) for linears and embeddings, ones/zeros for norms, RoPE frequencies
@@ -389,13 +456,15 @@ class HFScratchModel(HFScratchPreTrainedModel):
             use_cache = self.config.use_cache and not self.training
         if use_cache and cache is None:
             cache = DynamicCache(config=self.config)
-        past_seen_tokens = cache.get_seq_length() if cache is not None else 0
-        seq_length = inputs_embeds.shape[1]
+        batch_size, seq_length = inputs_embeds.shape[:2]
+        # a paged cache (continuous batching) has no length of its own and always comes with position_ids
+        past_seen_tokens = cache.get_seq_length() if isinstance(cache, Cache) else 0
         if position_ids is None:
-            position_ids = torch.arange(past_seen_tokens, past_seen_tokens + seq_length, device=inputs_embeds.device)
+            position_ids = torch.arange(seq_length, device=inputs_embeds.device) + past_seen_tokens
             position_ids = position_ids.unsqueeze(0)  # (1, T)
 
-        causal_mask = create_causal_mask(
+        mask_function = create_causal_mask if self.config.sliding_window is None else create_sliding_window_causal_mask
+        causal_mask = mask_function(
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -409,10 +478,15 @@ class HFScratchModel(HFScratchPreTrainedModel):
         position_embeddings = self.rotary_emb(hidden_states, position_ids) if self.rotary_emb is not None else None
         position_bias = None
         if self.position_bias is not None:
-            # Key minus query index, the same with or without left padding, which shifts both alike.
-            key_index = torch.arange(past_seen_tokens + seq_length, device=hidden_states.device)  # (S,)
-            relative_position = key_index[None, :] - key_index[past_seen_tokens:, None]  # (T, S)
-            position_bias = self.position_bias(relative_position)  # (1, nh, T, S)
+            if cache is not None and not isinstance(cache, Cache):
+                raise ValueError(
+                    f"position_embedding_type={self.config.position_embedding_type!r} needs a (T, S) score bias, "
+                    f"which a {type(cache).__name__} (one packed row for many sequences) cannot take; use rope, "
+                    "learned or sinusoidal positions for continuous batching."
+                )
+            relative_position = relative_positions(cache, seq_length, past_seen_tokens, hidden_states.device)
+            # flex attention's score_mod indexes the bias by batch: a view, no copy
+            position_bias = self.position_bias(relative_position).expand(batch_size, -1, -1, -1)  # (B, nh, T, S)
 
         for decoder_layer in self.layers:
             hidden_states = decoder_layer(
@@ -428,9 +502,37 @@ class HFScratchModel(HFScratchPreTrainedModel):
         return BaseModelOutputWithPast(last_hidden_state=self.norm(hidden_states), cache=cache)
 
 
+def soft_cap(logits: torch.Tensor, cap: float) -> torch.Tensor:
+    """Gemma 2's logit soft-capping: smooth, and bounded in (-cap, cap)."""
+    return cap * torch.tanh(logits / cap)
+
+
+def z_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    num_items_in_batch: torch.Tensor | int | None = None,
+    ignore_index: int = -100,
+    shift_labels: torch.Tensor | None = None,
+    **kwargs,
+) -> torch.Tensor:
+    """PaLM's auxiliary loss, logsumexp(logits)^2 at every predicted position, reduced as transformers' causal-LM
+    loss reduces the cross-entropy (the same shift, ignored labels, and `num_items_in_batch` under accumulation)."""
+    if shift_labels is None:
+        shift_labels = nn.functional.pad(labels, (0, 1), value=ignore_index)[..., 1:]
+    predicted = shift_labels != ignore_index  # (B, T)
+    squared = torch.logsumexp(logits.float(), dim=-1).pow(2) * predicted
+    count = predicted.sum() if num_items_in_batch is None else num_items_in_batch
+    return squared.sum() / count
+
+
 class HFScratchForCausalLM(HFScratchPreTrainedModel, GenerationMixin):
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
     _tp_plan = {"lm_head": "colwise_gather_output"}
+    _pp_plan = {"lm_head": (["hidden_states"], ["logits"])}
+    # A loss computed from the last hidden states and the head's weight without materialising the (B, T, vocab)
+    # logits, set by a training wrapper (hfscratch.models.kernels.apply_liger); None: logits, then the loss.
+    # Called as fused_linear_loss(hidden_states, lm_head_weight, labels, **loss_kwargs) in training only.
+    fused_linear_loss: Callable | None = None
 
     def __init__(self, config: HFScratchConfig):
         super().__init__(config)
@@ -474,10 +576,17 @@ class HFScratchForCausalLM(HFScratchPreTrainedModel, GenerationMixin):
             **kwargs,
         )
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
+        if labels is not None and self.training and self.fused_linear_loss is not None:
+            loss = self.fused_linear_loss(hidden_states, self.lm_head.weight, labels, **kwargs)
+            return CausalLMOutputWithPast(loss=loss, cache=outputs.cache, hidden_states=outputs.hidden_states)
         logits = self.lm_head(hidden_states)  # (B, T, vocab)
+        if self.config.logit_softcap is not None:
+            logits = soft_cap(logits, self.config.logit_softcap)
         loss = None
         if labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
+            if self.config.z_loss_weight:
+                loss = loss + self.config.z_loss_weight * z_loss(logits, labels, **kwargs)
         return CausalLMOutputWithPast(
             loss=loss,
             logits=logits,
