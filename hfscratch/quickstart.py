@@ -172,7 +172,7 @@ def pretrain(run: Quickstart) -> str:
 
 def evaluate(run: Quickstart) -> str:
     from hfscratch.evaluation import EvaluateArguments, run_evaluation
-    from hfscratch.evaluation.report import domain_headline, render_table
+    from hfscratch.evaluation.report import render_table, summary
 
     recipe = read_recipe(run.args.evaluate_recipe, EvaluateArguments)
     recipe |= {"model_name_or_path": str(run.model_dir), "data_dir": run.args.eval_data}
@@ -185,20 +185,9 @@ def evaluate(run: Quickstart) -> str:
             f"[evaluate] ARC/HellaSwag/MMLU/TruthfulQA skipped: the Hub is not reachable; give --eval_data DIR "
             f"(a local mirror in Hub layout, like ../shared/data/benchmarks) or set ${EVAL_DATA_ENV} to run them"
         )
-    scores = run_evaluation(EvaluateArguments(**recipe))
-    table = render_table(scores)
-    print(table)
-    (run.model_dir / "evaluation" / "report.md").write_text(f"# Evaluation\n\n```\n{table}\n```\n")
-    parts = []
-    if "perplexity" in scores:
-        parts.append(f"validation perplexity {scores['perplexity']['perplexity']:.1f}")
-    if "domain" in scores:
-        metric, value, _ = domain_headline(scores["domain"])
-        d = scores["domain"]
-        parts.append(f"domain benchmark {metric} {value:.1%} (chance {d['chance']:.0%}, {d['items']} items)")
-    if scores["results"]:
-        parts.append(f"{len(scores['results'])} lm-eval scores")
-    return "; ".join(parts)
+    scores = run_evaluation(EvaluateArguments(**recipe))  # writes evaluation/report.md and scores.json too
+    print(render_table(scores))
+    return summary(scores)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -357,7 +346,7 @@ def run_quickstart(args: QuickstartArguments) -> Path:
     run.step("curate", out / "curate" / "stats.json", lambda: curate(run))
     run.step("tokenize", run.tokenized / "stats.json", lambda: tokenize(run))
     run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run))
-    run.step("evaluate", run.model_dir / "evaluation" / "report.md", lambda: evaluate(run))
+    run.step("evaluate", run.model_dir / "evaluation" / "scores.json", lambda: evaluate(run))
     run.step("model card", run.model_dir / "README.md", lambda: model_card(run))
     run.step("samples", out / "samples.md", lambda: samples(run))
     report = write_report(run)

@@ -65,9 +65,12 @@ def test_quickstart_end_to_end_then_reused(tmp_path, shared_data):
     loaded = load_in_fresh_process(model_dir, tmp_path)
     assert loaded["class"] == "HFScratchForCausalLM" and loaded["logits"][-1] == state_vocab(model_dir)
 
-    scores = json.loads((model_dir / "evaluation" / "scores.json").read_text())
-    assert scores["perplexity"]["perplexity"] > 1 and scores["domain"]["items"] > 0
-    tasks = {r["task"] for r in scores["results"]}
+    from hfscratch.evaluation import Scores
+
+    scores = Scores.read(model_dir / "evaluation")
+    assert scores.perplexity and all(p.perplexity > 1 for p in scores.perplexity.values())
+    assert scores.tasks["hfscratch_domain"].samples > 0
+    tasks = set(scores.tasks)
     assert {"arc_easy", "arc_challenge", "hellaswag", "truthfulqa_mc2"} <= tasks and any("mmlu" in t for t in tasks)
 
     from huggingface_hub import ModelCard

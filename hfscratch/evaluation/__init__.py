@@ -5,5 +5,6 @@ model), human rating sheets, and an lm-eval callback for training."""
 from hfscratch.evaluation.arguments import EvaluateArguments
 from hfscratch.evaluation.report import eval_results
 from hfscratch.evaluation.runner import run_evaluation
+from hfscratch.evaluation.scores import Scores
 
-__all__ = ["EvaluateArguments", "eval_results", "run_evaluation"]
+__all__ = ["EvaluateArguments", "Scores", "eval_results", "run_evaluation"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hfscratch.core.recipes import RecipeError
+from hfscratch.models.loading import check_model_folder
 
 
 @dataclass
@@ -141,45 +141,8 @@ class EvaluateArguments:
 PRESET_NAMES = ("leaderboard-v1", "zero-shot")
 
 
-def check_model_dir(path: str) -> None:
-    """A clear error for a folder that is not a causal language model (before lm-eval says something obscure)."""
-    folder = Path(path)
-    config_file = folder / "config.json"
-    if not folder.is_dir():
-        raise RecipeError(f"key 'model_name_or_path': {path} is not a folder (expected a model folder)")
-    if not config_file.is_file():
-        raise RecipeError(
-            f"key 'model_name_or_path': {path} has no config.json (expected a Hugging Face model folder, "
-            "e.g. a `hfscratch pretrain` output_dir)"
-        )
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    if "AutoModelForCausalLM" in config.get("auto_map", {}):
-        return
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
-    model_type, architectures = config.get("model_type"), config.get("architectures") or []
-    causal_classes = {
-        name
-        for names in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values()
-        for name in ([names] if isinstance(names, str) else names)
-    }
-    if architectures and not set(architectures) & causal_classes:
-        raise RecipeError(
-            f"key 'model_name_or_path': {path} is not a causal language model (config.json architectures "
-            f"{architectures} has no causal-LM head; expected e.g. LlamaForCausalLM or HFScratchForCausalLM)"
-        )
-    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise RecipeError(
-            f"key 'model_name_or_path': {path} is not a causal language model (config.json model_type "
-            f"{model_type!r} has no AutoModelForCausalLM class and no auto_map entry for one)"
-        )
-    weights = [*folder.glob("*.safetensors"), *folder.glob("*.safetensors.index.json")]
-    if not weights:
-        raise RecipeError(f"key 'model_name_or_path': {path} has no *.safetensors weights")
-
-
 def check_paths(args: EvaluateArguments) -> None:
-    check_model_dir(args.model_name_or_path)
+    check_model_folder(args.model_name_or_path)  # every step's checks: config, causal LM, weights, tokenizer
     for key in ("data_dir", "perplexity_data", "domain_data", "prompts", "judge_model"):
         value = getattr(args, key)
         if value is not None and not Path(value).exists():
@@ -187,7 +150,7 @@ def check_paths(args: EvaluateArguments) -> None:
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise RecipeError(f"key 'data_dir': {args.data_dir} is not a folder (expected a mirror in the Hub layout)")
     if args.judge_model is not None:
-        check_model_dir(args.judge_model)
+        check_model_folder(args.judge_model)
     for sheet in args.human_scores:
         if not Path(sheet).is_file():
             raise RecipeError(f"key 'human_scores': {sheet} not found (expected a filled rating sheet CSV)")

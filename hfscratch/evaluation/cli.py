@@ -5,14 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from hfscratch.evaluation.arguments import EvaluateArguments
 from hfscratch.core.recipes import parse_recipe
+from hfscratch.evaluation.arguments import EvaluateArguments
 
 DESCRIPTION = (
     "Step 4: evaluate a model folder (MODEL_DIR, or model_name_or_path in the recipe) with lm-eval "
     "(ARC, HellaSwag, MMLU, TruthfulQA, any lm-eval task; presets leaderboard-v1 and zero-shot), perplexity and "
     "bits per byte on held-out data, a domain cloze benchmark, BLEU/ROUGE on generations, human rating sheets. "
-    "Writes results.json, scores.json, scores.png and model-index.yaml into output_dir (default MODEL_DIR/evaluation)."
+    "Results accumulate: each run adds its tasks to output_dir's record (default MODEL_DIR/evaluation), the newest "
+    "run of a task replacing the older; scores.json, report.md, scores.png and model-index.yaml show them all."
 )
 
 
@@ -31,7 +32,7 @@ def main(argv: Sequence[str]) -> int:
     )
     scores = run_evaluation(args)
     print(render_table(scores))
-    print(f"\nwritten to {args.evaluation_dir}: results.json, scores.json, scores.png, model-index.yaml")
+    print(f"\nwritten to {args.evaluation_dir}: scores.json, report.md, results.json, scores.png, model-index.yaml")
     return 0
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hfscratch.evaluation.tasks import leaf_tasks, quiet_lm_eval, task_manager, write_overrides
+from hfscratch.evaluation.scores import Average, TaskScore, now, percent
+from hfscratch.evaluation.tasks import leaf_tasks, lm_eval_version, quiet_lm_eval, task_manager, write_overrides
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,15 @@ def make_lm(
     dtype: str = "auto",
     tokenizer: Any = None,
 ) -> Any:
-    """An lm-eval `HFLM` around a model folder (as `lm_eval --model hf` builds it) or a model in memory."""
+    """An lm-eval `HFLM` around a model folder or a model in memory.
+
+    A folder is loaded by `hfscratch.models.loading` (its checks and messages are every step's) and handed to
+    lm-eval as a model, in the dtype and on the device `lm_eval --model hf` would choose.
+    """
     import torch
     from lm_eval.models.huggingface import HFLM
+
+    from hfscratch.models.loading import check_model_folder, load_model, load_tokenizer
 
     quiet_lm_eval()
     batch = int(batch_size) if str(batch_size).isdigit() else batch_size
@@ -97,15 +104,13 @@ def make_lm(
         # is none to find and the probe alone takes a minute; a fixed batch is as fast.
         batch = CPU_BATCH_SIZE
     if isinstance(model, (str, Path)):
-        return HFLM(
-            pretrained=str(model),
-            trust_remote_code=True,
-            batch_size=batch,
-            max_batch_size=max_batch_size,
-            device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
-            dtype=dtype,
-        )
-    return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch, max_batch_size=max_batch_size)
+        check_model_folder(model)
+        tokenizer = tokenizer or load_tokenizer(model)
+        model = load_model(model, dtype, device or ("cuda" if torch.cuda.is_available() else "cpu"), check=False)
+    # Every model here is a causal LM (the loader checked it): say so, rather than let lm-eval guess from model_type.
+    return HFLM(
+        pretrained=model, tokenizer=tokenizer, batch_size=batch, max_batch_size=max_batch_size, backend="causal"
+    )
 
 
 def run_harness(
@@ -224,8 +229,9 @@ def chance_level(name: str, metric: str, results: dict) -> float | None:
 
 def task_scores(
     results: dict, pairs: list[tuple[str, int | None]], limit: float | None, hub_ids: dict[str, str]
-) -> list[dict]:
-    """One row per requested task, in the order asked: scores.json's "results"."""
+) -> list[TaskScore]:
+    """One entry per requested task, in the order asked, in percent: what scores.json records."""
+    date, version = now(), lm_eval_version()
     rows = []
     for name, _ in pairs:
         row = results["results"][name]
@@ -236,21 +242,24 @@ def task_scores(
         leaves = leaf_names(name, results)
         shots = results.get("n-shot", {}).get(leaves[0], 0)
         samples = sum(results.get("n-samples", {}).get(leaf, {}).get("effective", 0) for leaf in leaves)
+        finite = isinstance(stderr, (int, float)) and math.isfinite(stderr)
         rows.append(
-            {
-                "task": name,
-                "task_name": info.task_name,
-                "dataset_type": info.dataset_type,
-                "dataset_name": info.dataset_name,
-                "split": info.split,
-                "metric": metric,
-                "value": float(value),
-                "stderr": float(stderr) if isinstance(stderr, (int, float)) and math.isfinite(stderr) else None,
-                "num_fewshot": int(shots),
-                "chance": chance_level(name, metric, results),
-                "limit": int(limit) if limit is not None and limit >= 1 else None,
-                "samples": int(samples),
-            }
+            TaskScore(
+                task=name,
+                task_name=info.task_name,
+                dataset_type=info.dataset_type,
+                dataset_name=info.dataset_name,
+                split=info.split,
+                metric=metric,
+                score=100.0 * float(value),
+                stderr=100.0 * float(stderr) if finite else None,
+                chance=percent(chance_level(name, metric, results)),
+                num_fewshot=int(shots),
+                samples=int(samples),
+                limit=limit,
+                date=date,
+                lm_eval_version=version,
+            )
         )
     return rows
 
@@ -268,12 +277,13 @@ def describe_task(name: str, results: dict, hub_ids: dict[str, str]) -> TaskInfo
     )
 
 
-def average(rows: list[dict]) -> dict:
+def average(preset: str, rows: list[TaskScore]) -> Average:
     """The leaderboard's average: the plain mean of each task's headline number."""
-    value = statistics.fmean(row["value"] for row in rows)
-    chances = [row["chance"] for row in rows]
-    return {
-        "tasks": [row["task"] for row in rows],
-        "value": value,
-        "chance": statistics.fmean(chances) if all(c is not None for c in chances) else None,
-    }
+    chances = [row.chance for row in rows]
+    return Average(
+        preset=preset,
+        tasks=[row.task for row in rows],
+        score=statistics.fmean(row.score for row in rows),
+        chance=statistics.fmean(chances) if all(c is not None for c in chances) else None,
+        date=now(),
+    )

@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hfscratch.core.recipes import RecipeError
+from hfscratch.evaluation.scores import OpenEndedScore, now
 
 # The six-question primer of TruthfulQA's generation task (as lm-eval's truthfulqa_gen prompt spells it).
 QA_PRIMER = (
@@ -195,12 +196,9 @@ class Judge:
     """A local causal LM that grades answers: P(" yes") against P(" no") after a grading prompt."""
 
     def __init__(self, path: str, prompt: str | None = None, device: str | None = None):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from hfscratch.models.loading import load_model_and_tokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=True)
-        self.model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=True).eval()
-        if device:
-            self.model.to(device)
+        self.model, self.tokenizer = load_model_and_tokenizer(path, device=device, dtype="auto")
         if prompt and Path(prompt).is_file():
             prompt = Path(prompt).read_text(encoding="utf-8")
         self.template = prompt or DEFAULT_JUDGE_PROMPT
@@ -221,14 +219,25 @@ class Judge:
         return float(pair[0].exp())
 
 
-def open_ended_scores(prompts: list[Prompt], answers: list[str], source: str, judge: Judge | None = None) -> dict:
-    """scores.json's "open_ended" entry: means over prompts, and each prompt's answer and scores."""
+# Per-answer metrics that are fractions (a won comparison, P(yes)): stored, like every score, in percent.
+def _is_fraction(metric: str) -> bool:
+    return metric.endswith("_acc") or metric == "judge"
+
+
+def open_ended_scores(
+    prompts: list[Prompt], answers: list[str], source: str, max_new_tokens: int, judge: Judge | None = None
+) -> OpenEndedScore:
+    """scores.json's open-ended entry: means over prompts, and each prompt's answer and scores, in percent
+    (BLEU and ROUGE are 0-100 already; `*_acc` and the judge's P(yes) are scaled)."""
     items = []
     for prompt, answer in zip(prompts, answers):
         row = score_answer(answer, prompt.references, prompt.incorrect)
         if judge is not None:
             row["judge"] = judge.score(prompt.question, prompt.references[0] if prompt.references else "", answer)
+        row = {name: 100.0 * value if _is_fraction(name) else value for name, value in row.items()}
         items.append({"id": prompt.id, "question": prompt.question, "answer": answer, **row})
     metric_names = [k for k in items[0] if k not in ("id", "question", "answer")] if items else []
     metrics = {name: statistics.fmean(item[name] for item in items if name in item) for name in metric_names}
-    return {"source": source, "prompts": len(items), "metrics": metrics, "items": items}
+    return OpenEndedScore(
+        source=source, prompts=len(items), metrics=metrics, items=items, max_new_tokens=max_new_tokens, date=now()
+    )

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from hfscratch.evaluation.scores import PerplexityScore, now
+
 
 @torch.no_grad()
 def document_nll(model: Any, token_ids: list[int], window: int, stride: int) -> tuple[float, int]:
@@ -42,8 +44,8 @@ def document_nll(model: Any, token_ids: list[int], window: int, stride: int) -> 
 
 def perplexity(
     model: Any, tokenizer: Any, documents: list[str], dataset: str, window: int | None = None, stride: int | None = None
-) -> dict:
-    """scores.json's "perplexity" entry for `documents`."""
+) -> PerplexityScore:
+    """scores.json's perplexity entry for `documents`."""
     window = window or context_length(model)
     stride = stride or max(1, window // 2)
     if not 0 < stride <= window - 1 and window > 1:
@@ -63,17 +65,18 @@ def perplexity(
     model.train(was_training)
     if tokens == 0:
         raise ValueError(f"no tokens to score in {dataset}")
-    return {
-        "dataset": dataset,
-        "documents": len(documents),
-        "tokens": tokens,
-        "bytes": nbytes,
-        "window": window,
-        "stride": stride,
-        "nats_per_token": nats / tokens,
-        "perplexity": math.exp(nats / tokens),
-        "bits_per_byte": nats / math.log(2) / nbytes,
-    }
+    return PerplexityScore(
+        dataset=dataset,
+        documents=len(documents),
+        tokens=tokens,
+        bytes=nbytes,
+        window=window,
+        stride=stride,
+        nats_per_token=nats / tokens,
+        perplexity=math.exp(nats / tokens),
+        bits_per_byte=nats / math.log(2) / nbytes,
+        date=now(),
+    )
 
 
 def context_length(model: Any) -> int:

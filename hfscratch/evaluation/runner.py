@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hfscratch.evaluation.arguments import EvaluateArguments, check_paths
+from hfscratch.core.artifacts import ArtifactError
 from hfscratch.core.recipes import RecipeError
+from hfscratch.evaluation.arguments import EvaluateArguments, check_paths
+from hfscratch.evaluation.report import model_index_yaml, plot_scores, render_report
+from hfscratch.evaluation.scores import HumanScore, Scores, TaskScore, now
 
 
 def _write(path: Path, text: str) -> None:
@@ -23,11 +26,15 @@ def model_name(path: str) -> str:
     return Path(path).resolve().name
 
 
-def run_evaluation(args: EvaluateArguments) -> dict:
-    """Run what `args` asks for; write results.json, scores.json, scores.png and model-index.yaml into the
-    output folder and return the scores (the dict written to scores.json)."""
-    from hfscratch.evaluation import harness, report
+def run_evaluation(args: EvaluateArguments) -> Scores:
+    """Run what `args` asks for and add it to the output folder's record; returns the whole record.
+
+    The folder gets results.json (lm-eval's own, merged per task with earlier runs), report.md, scores.png,
+    model-index.yaml and, last, scores.json: all of them show every task recorded for the model so far.
+    """
+    from hfscratch.evaluation import harness
     from hfscratch.evaluation.tasks import quiet_lm_eval
+    from hfscratch.models.loading import weights_fingerprint
 
     check_paths(args)
     if not args.runs_anything():
@@ -35,15 +42,22 @@ def run_evaluation(args: EvaluateArguments) -> dict:
             "nothing to evaluate: give a preset (--preset zero-shot), --tasks, --perplexity_data, --domain_data, "
             "--open_ended, --human_sheet or --human_scores"
         )
-    quiet_lm_eval()
     out = args.evaluation_dir
-    out.mkdir(parents=True, exist_ok=True)
-    scores: dict[str, Any] = {"model": model_name(args.model_name_or_path), "results": []}
+    try:  # a record that does not parse stops the run now, not after an hour of scoring
+        earlier = Scores.read_or_none(out)
+    except ArtifactError as exc:
+        raise RecipeError(f"{exc}; move it away (or give another --output_dir) to start a new record") from None
+    earlier_results = read_results(out / "results.json")
+    quiet_lm_eval()
+    run = Scores(
+        model=model_name(args.model_name_or_path), weights_fingerprint=weights_fingerprint(args.model_name_or_path)
+    )
     pairs = harness.requested_tasks(args.preset, args.tasks, args.num_fewshot)
     needs_model = bool(pairs or args.domain_data or args.perplexity_data or args.open_ended or args.human_sheet)
     lm = None
     if needs_model:
         lm = harness.make_lm(args.model_name_or_path, args.batch_size, args.max_batch_size, args.device, args.dtype)
+    out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
 
     if pairs:
@@ -59,13 +73,14 @@ def run_evaluation(args: EvaluateArguments) -> dict:
             )
         except KeyError as exc:  # lm-eval's own word for a name it does not know
             raise RecipeError(f"key 'tasks': {exc.args[0] if exc.args else exc}") from None
-        scores["results"] = harness.task_scores(results, pairs, args.limit, hub_ids)
+        run.tasks = {t.task: t for t in harness.task_scores(results, pairs, args.limit, hub_ids)}
         if args.preset and harness.PRESETS[args.preset].average:
-            preset_tasks = {name for name, _ in harness.PRESETS[args.preset].tasks}
-            scores["average"] = harness.average([r for r in scores["results"] if r["task"] in preset_tasks])
+            preset_tasks = [name for name, _ in harness.PRESETS[args.preset].tasks]
+            run.averages[args.preset] = harness.average(args.preset, [run.tasks[name] for name in preset_tasks])
 
     if args.domain_data:
-        scores["domain"], domain_results = run_domain(lm, args, out / "domain")
+        domain, domain_results = run_domain(lm, args, out / "domain")
+        run.tasks[domain.task] = domain
         results = harness.merge_results(results, domain_results)
 
     if args.perplexity_data:
@@ -73,37 +88,69 @@ def run_evaluation(args: EvaluateArguments) -> dict:
         from hfscratch.evaluation.perplexity import perplexity
 
         documents = held_out_documents(args.perplexity_data, "perplexity_data")
-        scores["perplexity"] = perplexity(
-            lm.model, lm.tokenizer, documents, str(args.perplexity_data), args.perplexity_window, args.perplexity_stride
+        dataset = str(args.perplexity_data)
+        run.perplexity[dataset] = perplexity(
+            lm.model, lm.tokenizer, documents, dataset, args.perplexity_window, args.perplexity_stride
         )
 
     if args.open_ended or args.human_sheet:
-        run_generation(lm, args, out, scores)
+        run_generation(lm, args, out, run)
 
     if args.human_scores:
-        from hfscratch.evaluation.human import aggregate, read_scores
+        from hfscratch.evaluation.human import aggregate
+        from hfscratch.evaluation.human import read_scores as read_ratings
 
-        scores["human"] = aggregate(read_scores(args.human_scores))
+        human = aggregate(read_ratings(args.human_scores))
+        if human["exact_agreement"] is not None:
+            human["exact_agreement"] *= 100.0  # percent, as every score in scores.json
+        run.human = HumanScore(**human, date=now())
 
+    same_weights = earlier is not None and earlier.weights_fingerprint == run.weights_fingerprint
+    scores = run.merged_into(earlier)
     if results:
-        samples = results.pop("samples", None)
-        from lm_eval.utils import handle_non_serializable
-
-        _write(out / "results.json", json.dumps(results, indent=2, default=handle_non_serializable))
-        if args.log_samples and samples:
-            lines = (
-                json.dumps({"task": t, **s}, default=handle_non_serializable) for t, ss in samples.items() for s in ss
-            )
-            _write(out / "samples.jsonl", "\n".join(lines) + "\n")
-    _write(out / "scores.json", json.dumps(scores, indent=2))
+        write_results(out, results, earlier_results if same_weights else {}, args.log_samples)
+    _write(out / "report.md", render_report(scores))
     png = out / ".scores.png.partial.png"
-    report.plot_scores(scores, png)
+    plot_scores(scores, png)
     os.replace(png, out / "scores.png")
-    _write(out / "model-index.yaml", report.model_index_yaml(scores, scores["model"]))
+    _write(out / "model-index.yaml", model_index_yaml(scores, scores.model))
+    scores.write(out)  # last: its presence means the record and the files beside it are complete
     return scores
 
 
-def run_domain(lm: Any, args: EvaluateArguments, folder: Path) -> tuple[dict, dict]:
+def read_results(path: Path) -> dict:
+    """lm-eval's results.json of earlier runs (empty when there is none)."""
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RecipeError(f"{path}: not valid JSON ({exc}); move it away to start a new record") from None
+
+
+def write_results(out: Path, results: dict, earlier: dict, log_samples: bool) -> None:
+    """results.json: this run's lm-eval results merged over the earlier runs' (the newest run of a task wins);
+    with log_samples, samples.jsonl keeps the earlier runs' items of the tasks this run did not score."""
+    from lm_eval.utils import handle_non_serializable
+
+    from hfscratch.evaluation.harness import merge_results
+
+    samples = results.pop("samples", None)
+    merged = merge_results(earlier, results) if earlier else results
+    _write(out / "results.json", json.dumps(merged, indent=2, default=handle_non_serializable))
+    if log_samples and samples:
+        kept = []
+        if (out / "samples.jsonl").is_file():
+            kept = [
+                line
+                for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+                if line.strip() and json.loads(line).get("task") not in samples
+            ]
+        lines = (json.dumps({"task": t, **s}, default=handle_non_serializable) for t, ss in samples.items() for s in ss)
+        _write(out / "samples.jsonl", "\n".join([*kept, *lines]) + "\n")
+
+
+def run_domain(lm: Any, args: EvaluateArguments, folder: Path) -> tuple[TaskScore, dict]:
     from hfscratch.evaluation import harness
     from hfscratch.evaluation.documents import held_out_documents
     from hfscratch.evaluation.domain import TASK_NAME, build_items, domain_scores, write_task
@@ -132,7 +179,7 @@ def run_domain(lm: Any, args: EvaluateArguments, folder: Path) -> tuple[dict, di
     return domain_scores(results, args.domain_choices), results
 
 
-def run_generation(lm: Any, args: EvaluateArguments, out: Path, scores: dict) -> None:
+def run_generation(lm: Any, args: EvaluateArguments, out: Path, scores: Scores) -> None:
     from hfscratch.evaluation import open_ended
 
     if args.prompts:
@@ -142,7 +189,7 @@ def run_generation(lm: Any, args: EvaluateArguments, out: Path, scores: dict) ->
     answers = open_ended.generate_answers(lm.model, lm.tokenizer, prompts, args.max_new_tokens)
     if args.open_ended:
         judge = open_ended.Judge(args.judge_model, args.judge_prompt, args.device) if args.judge_model else None
-        scores["open_ended"] = open_ended.open_ended_scores(prompts, answers, source, judge)
+        scores.open_ended[source] = open_ended.open_ended_scores(prompts, answers, source, args.max_new_tokens, judge)
     if args.human_sheet:
         from hfscratch.evaluation.human import write_sheet
 
@@ -150,5 +197,5 @@ def run_generation(lm: Any, args: EvaluateArguments, out: Path, scores: dict) ->
             {"id": p.id, "prompt": p.question, "reference": p.references[0] if p.references else "", "completion": a}
             for p, a in zip(prompts, answers)
         ]
-        csv_path, html_path = write_sheet(rows, out, args.raters, scores["model"])
+        csv_path, html_path = write_sheet(rows, out, args.raters, scores.model)
         print(f"rating sheet: {csv_path} and {html_path}", file=sys.stderr)

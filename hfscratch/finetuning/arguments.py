@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from hfscratch.finetuning.lora import DEFAULT_TARGET_MODULES
+# Every attention and MLP projection of our Llama-named blocks, as QLoRA recommends (adapting all linear layers,
+# not just q and v, closes most of the gap to full fine-tuning); `lora.present_target_modules` keeps those a
+# model has (a plain MLP has no gate_proj).
+DEFAULT_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @dataclass

@@ -1,178 +1,21 @@
 """`hfscratch finetune RECIPE.yaml [--merge] [--key value ...]`: LoRA supervised fine-tuning with PEFT.
 
-The Trainer runs a `PeftModel` over chat-formatted instruction data with labels on the response tokens only,
-so its eval loss is the response-only loss; it is measured before the first step and after the last. The
-output folder holds the adapter (adapter_config.json, adapter_model.safetensors), the tokenizer with its chat
-template, `hfscratch_base.json` (which base the adapter belongs to), `finetune_results.json` and
-`loss_curve.png`; `--merge` also writes a plain model folder with the update folded into the weights.
-
-Why the Trainer and not TRL's `SFTTrainer`: TRL is not a dependency of the kit, and the two things SFTTrainer
-would add here are already one call each in transformers: the response-only mask
-(`apply_chat_template(..., return_assistant_tokens_mask=True)`, which SFTTrainer's `assistant_only_loss` uses
-itself) and padding labels with -100 (`DataCollatorForSeq2Seq`). Packing, SFTTrainer's other feature, would
-let examples attend to each other without a padding-free attention path in our model.
+Parses the recipe, calls `hfscratch.finetuning.train.run_finetune`, prints the summary. The keys include every
+`TrainingArguments` field, so parsing imports transformers' TrainingArguments; the training code (torch, peft,
+the Trainer) is imported only once a run starts.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any
 
-from hfscratch.finetuning.arguments import FinetuneDataArguments, FinetuneTrainingArguments, LoraArguments
-from hfscratch.core.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import parse_recipe
 
 DESCRIPTION = (
     "Hand-off: LoRA fine-tuning with PEFT on instruction data (Alpaca or chat JSONL), loss on the responses only; "
     "saves the adapter and, with --merge, a merged model folder."
 )
-
-
-def resolve_chat_template(tokenizer: Any, chat_template: str | None) -> str:
-    """The template to train with: given (inline or a file), else the tokenizer's own if it marks the replies
-    with {% generation %}, else ours. The mark is required: it is what makes the loss response-only."""
-    from hfscratch.prompting.templates import CHAT_TEMPLATE
-
-    if chat_template:
-        path = Path(chat_template)
-        template = path.read_text(encoding="utf-8") if path.suffix == ".jinja" and path.is_file() else chat_template
-        if path.suffix == ".jinja" and not path.is_file():
-            raise RecipeError(f"chat_template: file {chat_template} not found")
-        if "generation" not in template:
-            raise RecipeError(
-                "chat_template: the template has no {% generation %} block around the assistant's reply, which "
-                "the response-only loss needs (see hfscratch.prompting.CHAT_TEMPLATE)"
-            )
-        return template
-    own = getattr(tokenizer, "chat_template", None)
-    if isinstance(own, str) and "{% generation %}" in own.replace("{%-", "{%"):
-        return own
-    return CHAT_TEMPLATE
-
-
-def check_quantization(load_in_4bit: bool) -> Any:
-    """A `BitsAndBytesConfig` for QLoRA, or None; an error naming what is missing when 4-bit cannot run here."""
-    if not load_in_4bit:
-        return None
-    import torch
-
-    missing = []
-    if importlib.util.find_spec("bitsandbytes") is None:
-        missing.append("the bitsandbytes package (pip install bitsandbytes)")
-    if not torch.cuda.is_available():
-        missing.append("a CUDA GPU")
-    if missing:
-        raise RecipeError(
-            f"load_in_4bit: QLoRA needs {' and '.join(missing)}; drop --load_in_4bit to train in full precision"
-        )
-    from transformers import BitsAndBytesConfig
-
-    return BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",  # QLoRA's NormalFloat4, with its double quantization of the scales
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
-    )
-
-
-def load_conversations(data: FinetuneDataArguments, output_dir: Path, seed: int) -> tuple[list, list]:
-    """(train, validation) conversations from the recipe's files, or from the built-in python-docs set."""
-    from hfscratch.finetuning.data import read_instruction_file, split_validation
-    from hfscratch.finetuning.python_docs import BUILTIN_NAME, write_python_docs_instructions
-
-    train_file = data.train_file
-    if train_file == BUILTIN_NAME and not Path(train_file).exists():
-        train_file = str(write_python_docs_instructions(output_dir / "data" / "python-docs.jsonl", seed=seed))
-    train = read_instruction_file(train_file, data.system_prompt)
-    if data.validation_file:
-        validation = read_instruction_file(data.validation_file, data.system_prompt)
-    else:
-        if not 0.0 < data.validation_fraction < 1.0:
-            raise RecipeError(f"validation_fraction: expected a share in (0, 1), got {data.validation_fraction}")
-        train, validation = split_validation(train, data.validation_fraction, seed)
-    if data.max_train_samples:
-        train = train[: data.max_train_samples]
-    return train, validation
-
-
-def run_finetune(data: FinetuneDataArguments, lora: LoraArguments, args: FinetuneTrainingArguments) -> dict:
-    """Train the adapter; returns what finetune_results.json records (eval loss before/after, parameter counts)."""
-    import torch
-    from transformers import AutoTokenizer, DataCollatorForSeq2Seq, Trainer
-
-    from hfscratch.finetuning.data import build_dataset
-    from hfscratch.finetuning.lora import apply_lora, load_base_model, merge_adapter, record_base, trainable_share
-    from hfscratch.training.callbacks import LossCurvePlot
-
-    model_dir = Path(data.model_name_or_path)
-    if not (model_dir / "config.json").is_file():
-        raise RecipeError(f"model_name_or_path: {model_dir} is not a model folder (no config.json)")
-    quantization = check_quantization(lora.load_in_4bit)
-    output_dir = Path(args.output_dir)
-    started = time.perf_counter()
-
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=True)
-    tokenizer.chat_template = resolve_chat_template(tokenizer, data.chat_template)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    train_records, validation_records = load_conversations(data, output_dir, args.seed)
-    train_set = build_dataset(tokenizer, train_records, data.max_seq_length)
-    eval_set = build_dataset(tokenizer, validation_records, data.max_seq_length)
-    print(f"records: train {len(train_set):,}, validation {len(eval_set):,} ({train_set.info.description})")
-
-    model = load_base_model(model_dir, quantization_config=quantization) if quantization else load_base_model(model_dir)
-    if quantization:
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=args.gradient_checkpointing)
-    elif args.gradient_checkpointing:
-        model.enable_input_require_grads()  # frozen embeddings would otherwise cut the checkpointed graph
-    model = apply_lora(model, lora.lora_r, lora.lora_alpha, lora.lora_dropout, lora.lora_target_modules)
-    model.print_trainable_parameters()
-
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        # pads input_ids with the pad token and labels with -100, so padding never counts in the loss
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
-        processing_class=tokenizer,
-        callbacks=[LossCurvePlot()],
-    )
-    before = trainer.evaluate()["eval_loss"]
-    train_output = trainer.train()
-    after = trainer.evaluate()["eval_loss"]
-    trainer.save_model(str(output_dir))  # a PeftModel saves only the adapter; the tokenizer goes beside it
-    record_base(output_dir, model_dir)
-
-    results = {
-        "base_model": str(model_dir.resolve()),
-        "train_file": data.train_file,
-        "train_records": len(train_set),
-        "validation_records": len(eval_set),
-        "eval_loss_before": before,
-        "eval_loss_after": after,
-        "train_loss": train_output.training_loss,
-        "steps": train_output.global_step,
-        "train_seconds": train_output.metrics["train_runtime"],
-        **trainable_share(model),
-        "lora": {k: v for k, v in asdict(lora).items() if k.startswith("lora_") or k == "load_in_4bit"},
-        "device": str(next(model.parameters()).device),
-        "dtype": str(torch.get_default_dtype()),
-    }
-    if lora.merge:
-        del trainer, model
-        merged = merge_adapter(model_dir, output_dir, lora.merged_dir or output_dir / "merged")
-        results["merged_dir"] = str(merged)
-    results["wall_seconds"] = time.perf_counter() - started
-    (output_dir / "finetune_results.json").write_text(json.dumps(results, indent=2) + "\n")
-    return results
 
 
 def summarize(results: dict) -> str:
@@ -188,6 +31,8 @@ def summarize(results: dict) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
+    from hfscratch.finetuning.arguments import FinetuneDataArguments, FinetuneTrainingArguments, LoraArguments
+
     data, lora, args = parse_recipe(
         [FinetuneDataArguments, LoraArguments, FinetuneTrainingArguments],
         argv,
@@ -196,6 +41,8 @@ def main(argv: Sequence[str]) -> int:
     )
     if not args.label_names:
         args.label_names = ["labels"]  # PeftModel's forward hides `labels` from the Trainer's signature check
+    from hfscratch.finetuning.train import run_finetune
+
     results = run_finetune(data, lora, args)
     print(summarize({**results, "output_dir": args.output_dir}))
     return 0

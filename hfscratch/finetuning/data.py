@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hfscratch.prompting.templates import CHAT_ROLES, messages_from_record
 from hfscratch.core.recipes import RecipeError
+from hfscratch.prompting.templates import CHAT_ROLES, messages_from_record
 
 IGNORE_INDEX = -100  # the label that torch's cross-entropy (and transformers' loss) skips
 

@@ -1,4 +1,4 @@
-"""`hfscratch synthesize [RECIPE.yaml] [--key value ...]`: Self-Instruct instruction data from a local model.
+"""Self-Instruct instruction data from a local model (`hfscratch synthesize`; its command line: synthesize_cli.py).
 
 Self-Instruct (Wang et al., 2023), as Stanford Alpaca used it: prompt a causal LM with a few numbered seed
 tasks and an open next task, sample continuations, parse each into instruction / input / output, drop the
@@ -16,20 +16,15 @@ from __future__ import annotations
 import json
 import random
 import re
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfscratch.core.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError
 from hfscratch.core.resources import resolve_recipe
 
-DESCRIPTION = (
-    "Hand-off: instruction data from a local causal LM, Self-Instruct style: prompt with seed tasks, sample, "
-    "parse, filter malformed and near-duplicate items, write JSONL for finetune and curate."
-)
 # Self-Instruct's filter: instructions about what a text model cannot perceive or produce
 SELF_INSTRUCT_BLOCKED_WORDS = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map", "maps",
@@ -155,7 +150,8 @@ def synthesize(args: SynthesizeArguments) -> dict[str, Any]:
     import torch
     from tqdm.auto import tqdm
 
-    from hfscratch.prompting.generation import SamplingOptions, load_model_and_tokenizer
+    from hfscratch.models.loading import load_model_and_tokenizer
+    from hfscratch.prompting.generation import SamplingOptions
     from hfscratch.prompting.templates import alpaca_prompt, self_instruct_prompt
 
     seeds = read_seed_tasks(resolve_recipe(args.seed_tasks, "finetune"))
@@ -229,23 +225,3 @@ def write_tasks(path: Path, tasks: list[dict[str, Any]], stats: dict[str, Any], 
     stats_path = path.with_name(path.stem + ".stats.json")
     stats_path.write_text(json.dumps(stats, indent=2) + "\n")
     tmp.rename(path)
-
-
-def main(argv: Sequence[str]) -> int:
-    (args,) = parse_recipe([SynthesizeArguments], argv, prog="hfscratch synthesize", description=DESCRIPTION)
-    if not 0.0 < args.rouge_threshold <= 1.0:
-        raise RecipeError(f"rouge_threshold: expected a value in (0, 1], got {args.rouge_threshold}")
-    if not 0 <= args.machine_tasks_per_prompt < args.num_prompt_tasks:
-        raise RecipeError("machine_tasks_per_prompt: must be at least 0 and below num_prompt_tasks")
-    stats = synthesize(args)
-    malformed = {k.removeprefix("malformed_"): v for k, v in stats.items() if k.startswith("malformed_")}
-    print(
-        f"{stats['samples']} samples from {stats['prompts']} prompts: {stats.get('parsed', 0)} parsed, "
-        f"{sum(malformed.values())} malformed {malformed or ''}, {stats.get('near_duplicate', 0)} near-duplicates, "
-        f"{stats['kept']} kept -> {args.output}"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

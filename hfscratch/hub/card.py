@@ -18,37 +18,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from huggingface_hub import ModelCard, ModelCardData
 
-from hfscratch.hub import facts
-from hfscratch.hub.lineage import Lineage, gather_lineage
 from hfscratch.core.recipes import RecipeError
 from hfscratch.core.resources import model_card_template
+from hfscratch.evaluation.report import eval_results as scores_to_eval_results
+from hfscratch.hub import facts
+from hfscratch.hub.lineage import Lineage, gather_lineage
 
 CARD_FILE = "README.md"
 # The images the card shows, and where each comes from (name in the card folder -> how to find it).
 LOSS_CURVE, FUNNEL, SCORES_PLOT = "loss_curve.png", "curation_funnel.png", "evaluation_scores.png"
-
-
-# -- Evaluation results: scores.json -> EvalResult ----------------------------------------------------------
-
-
-def eval_results_from_scores(scores: dict[str, Any], model_name: str, source: str = "scores.json") -> list[EvalResult]:
-    """`model-index` entries for an evaluation's scores.json (see `hfscratch evaluate`), checked first so that a
-    malformed file is a one-line error naming it rather than a KeyError."""
-    from hfscratch.evaluation.report import eval_results
-
-    results = scores.get("results")
-    if not isinstance(results, list):
-        raise RecipeError(f"{source}: expected a 'results' list of task scores")
-    for i, r in enumerate(results):
-        missing = [key for key in ("task", "metric", "value") if not isinstance(r, dict) or r.get(key) is None]
-        if missing:
-            raise RecipeError(f"{source}: results[{i}] lacks {', '.join(map(repr, missing))}")
-    try:
-        return eval_results(scores, model_name)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RecipeError(f"{source}: not an evaluation's scores ({type(exc).__name__}: {exc})") from None
 
 
 # -- Rendering -----------------------------------------------------------------------------------------------
@@ -63,11 +43,7 @@ def card_data(
     tags: list[str] | None = None,
     llama: bool = False,
 ) -> ModelCardData:
-    eval_results = (
-        eval_results_from_scores(lineage.scores, model_name, str(lineage.evaluation_dir / "scores.json"))
-        if lineage.scores
-        else None
-    )
+    eval_results = scores_to_eval_results(lineage.scores, model_name) if lineage.scores else None
     base_tags = ["hfscratch", "pretrained-from-scratch", "llama" if llama else "custom_code"]
     return ModelCardData(
         language=language or ["en"],
@@ -109,11 +85,7 @@ def render_card(
         "data": lineage_facts,
         "train": facts.training(lineage),
         "compute": facts.compute(lineage, device_watts),
-        "eval_rows": facts.evaluation_rows(lineage.scores),
-        "eval_average": facts.average((lineage.scores or {}).get("average")),
-        "perplexity": facts.flat_metrics((lineage.scores or {}).get("perplexity")),
-        "domain": facts.flat_metrics((lineage.scores or {}).get("domain")),
-        "open_ended": facts.open_ended((lineage.scores or {}).get("open_ended")),
+        "evaluation": facts.evaluation(lineage.scores),
         "scores_plot": SCORES_PLOT if lineage.scores_plot else None,
         "loss_curve": LOSS_CURVE if lineage.loss_curve else None,
         "funnel_plot": FUNNEL if lineage.funnel_plot else None,

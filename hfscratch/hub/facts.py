@@ -7,11 +7,11 @@ a guess.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
-from hfscratch.core.hardware import match_gpu
+from hfscratch.core.hardware import PUE, USD_PER_MWH, match_gpu
+from hfscratch.evaluation.scores import Scores
 from hfscratch.hub.lineage import Lineage
 
 NOT_RECORDED = "not recorded"
@@ -275,16 +275,9 @@ def training(lineage: Lineage) -> dict[str, Any]:
 # -- Compute and energy --------------------------------------------------------------------------------------
 
 
-def plan_defaults() -> dict[str, float]:
-    """PUE and electricity price as `hfscratch plan` assumes them (its PlanArguments defaults)."""
-    from hfscratch.plan import PlanArguments
-
-    defaults = {f.name: f.default for f in dataclasses.fields(PlanArguments)}
-    return {"pue": defaults["pue"], "usd_per_mwh": defaults["usd_per_mwh"]}
-
-
 def compute(lineage: Lineage, device_watts: float | None = None) -> dict[str, Any]:
-    """Device-hours as measured, priced with plan's energy model: board power x hours x PUE, at plan's $/MWh."""
+    """Device-hours as measured, priced with plan's energy model (`hfscratch.core.hardware`): board power x hours
+    x PUE, at its $/MWh; the board power of the GPU `hardware.match_gpu` finds in the device name."""
     info, results = lineage.run_info or {}, lineage.results or {}
     device = info.get("device")
     hours, basis = info.get("device_hours"), "measured by pretrain as train runtime x devices"
@@ -292,7 +285,6 @@ def compute(lineage: Lineage, device_watts: float | None = None) -> dict[str, An
         hours = results["train_runtime"] * info["world_size"] / 3600
         basis = "train runtime x world size, from all_results.json and run_info.json"
     out: dict[str, Any] = {"device_hours": number(hours, 3) if hours is not None else NOT_RECORDED, "basis": basis}
-    defaults = plan_defaults()
     gpu = match_gpu(device) if device else None
     watts, source = (device_watts, "the board power given to `push --device_watts`") if device_watts else (None, None)
     if watts is None and gpu is not None:
@@ -307,70 +299,37 @@ def compute(lineage: Lineage, device_watts: float | None = None) -> dict[str, An
             "(`hfscratch push --device_watts W`); the device-hours above are the measured figure"
         )
         return out
-    kwh = hours * watts / 1000 * defaults["pue"]
+    kwh = hours * watts / 1000 * PUE
     out["energy"] = (
-        f"{kwh:.3g} kWh = {hours:.3g} device-hours x {watts:g} W ({source}) x PUE {defaults['pue']}, "
-        f"about ${kwh / 1000 * defaults['usd_per_mwh']:.2g} at ${defaults['usd_per_mwh']:g}/MWh"
+        f"{kwh:.3g} kWh = {hours:.3g} device-hours x {watts:g} W ({source}) x PUE {PUE}, "
+        f"about ${kwh / 1000 * USD_PER_MWH:.2g} at ${USD_PER_MWH:g}/MWh"
     )
     out["kwh"] = kwh
     return out
 
 
-# -- Evaluation ----------------------------------------------------------------------------------------------
+# -- Evaluation ---------------------------------------------------------------------------------------------
 
 
-def percent(value: Any) -> str:
-    return f"{100 * value:.2f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else NOT_RECORDED
+def evaluation(scores: Scores | None) -> dict[str, Any]:
+    """The card's evaluation section, from the same rows as report.md and the model-index (percent throughout)."""
+    from hfscratch.evaluation.report import (
+        average_lines,
+        human_line,
+        open_ended_lines,
+        other_metric_lines,
+        perplexity_rows,
+        task_rows,
+    )
 
-
-def evaluation_rows(scores: dict[str, Any] | None) -> list[dict[str, str]]:
-    """One row per task and metric, in percent as in the model-index."""
-    rows = []
-    for r in (scores or {}).get("results", []):
-        stderr = r.get("stderr")
-        rows.append(
-            {
-                "task": str(r.get("task_name") or r.get("task")),
-                "metric": str(r.get("metric")),
-                "value": percent(r.get("value")) + (f" ± {percent(stderr)}" if isinstance(stderr, float) else ""),
-                "chance": f"{100 * r['chance']:.1f}" if isinstance(r.get("chance"), (int, float)) else "-",
-                "shots": str(r.get("num_fewshot", NOT_RECORDED)),
-                "samples": count(r.get("samples")) + (" (limited)" if r.get("limit") else ""),
-                "split": str(r.get("split", NOT_RECORDED)),
-            }
-        )
-    return rows
-
-
-def flat_metrics(section: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """A nested dict's numbers as (dotted key, value) rows. Strings are left out: they are local paths and ids."""
-    if not isinstance(section, dict):
-        return []
-    rows = []
-    for key, value in section.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows += flat_metrics(value, name + ".")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            rows.append((name, f"{value:,}" if isinstance(value, int) else number(value)))
-    return rows
-
-
-def average(section: Any) -> str | None:
-    """scores.json's "average": the mean over tasks against the mean chance, in percent."""
-    if not isinstance(section, dict) or not isinstance(section.get("value"), (int, float)):
-        return None
-    tasks = ", ".join(section.get("tasks", []))
-    chance = f" (chance {percent(section['chance'])})" if isinstance(section.get("chance"), (int, float)) else ""
-    return f"{percent(section['value'])}{chance} over {tasks}"
-
-
-def open_ended(section: Any) -> dict[str, Any] | None:
-    """scores.json's "open_ended": BLEU/ROUGE means over generated answers (the per-prompt items stay out)."""
-    if not isinstance(section, dict) or not isinstance(section.get("metrics"), dict):
-        return None
+    if scores is None or scores.is_empty():
+        return {"recorded": False}
     return {
-        "source": section.get("source", NOT_RECORDED),
-        "prompts": count(section.get("prompts")),
-        "rows": flat_metrics(section["metrics"]),
+        "recorded": True,
+        "tasks": task_rows(scores),
+        "averages": average_lines(scores),
+        "other_metrics": other_metric_lines(scores),
+        "perplexity": perplexity_rows(scores),
+        "open_ended": open_ended_lines(scores),
+        "human": human_line(scores),
     }

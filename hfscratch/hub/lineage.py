@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hfscratch.core.recipes import RecipeError
+from hfscratch.evaluation.scores import Scores, read_scores
 
 EVALUATION_DIR = "evaluation"  # `hfscratch evaluate`'s default output folder inside the model folder
 
@@ -48,7 +49,7 @@ class Lineage:
     corpus_dir: Path | None = None
     curate_stats: dict[str, Any] | None = None
     evaluation_dir: Path | None = None
-    scores: dict[str, Any] | None = None
+    scores: Scores | None = None  # every result `hfscratch evaluate` recorded (scores.json)
     missing: list[str] = field(default_factory=list)  # one line per broken link, for the terminal
 
     @property
@@ -63,7 +64,7 @@ class Lineage:
     @property
     def scores_plot(self) -> Path | None:
         path = self.evaluation_dir / "scores.png" if self.evaluation_dir else None
-        return path if path and path.is_file() and self.scores is not None else None
+        return path if path and path.is_file() and self.scores is not None and not self.scores.is_empty() else None
 
     @property
     def funnel_plot(self) -> Path | None:
@@ -93,7 +94,7 @@ def gather_lineage(
     lineage.trainer_state = read_json(model_dir / "trainer_state.json")
     lineage.results = read_json(model_dir / "all_results.json") or read_json(model_dir / "train_results.json")
     lineage.evaluation_dir = Path(evaluation_dir) if evaluation_dir else model_dir / EVALUATION_DIR
-    lineage.scores = read_json(lineage.evaluation_dir / "scores.json")
+    lineage.scores = read_scores(lineage.evaluation_dir)
     for name, value in (("run_info.json", lineage.run_info), ("trainer_state.json", lineage.trainer_state)):
         if value is None:
             lineage.missing.append(f"{model_dir / name} not found: training facts not recorded")

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hfscratch.core.recipes import RecipeError
 from hfscratch.hub.card import CARD_FILE, FUNNEL, LOSS_CURVE, SCORES_PLOT, write_card
 from hfscratch.hub.facts import llama_export
 from hfscratch.hub.lineage import gather_lineage, read_json
-from hfscratch.core.recipes import RecipeError
+from hfscratch.models.loading import check_model_folder as check_loadable_folder
 
 WEIGHTS = ["model.safetensors", "model-*-of-*.safetensors", "model.safetensors.index.json"]
 CONFIGS = ["config.json", "generation_config.json"]
@@ -115,23 +116,14 @@ def code_files(config: dict[str, Any]) -> list[str]:
 
 
 def check_model_folder(model_dir: Path) -> dict[str, Any]:
-    """The folder's config if it holds a complete hfscratch model (weights, config, code, tokenizer)."""
-    if not model_dir.is_dir():
-        raise RecipeError(f"MODEL_DIR {model_dir} is not a folder (expected a `hfscratch pretrain` output)")
-    config = read_json(model_dir / "config.json")
-    if config is None:
-        raise RecipeError(f"{model_dir}: not a model folder (no config.json; expected a `hfscratch pretrain` output)")
-    if not any(model_dir.glob("*.safetensors")):
-        pickled = [p.name for p in model_dir.glob("pytorch_model*.bin")]
-        why = f"only pickled weights ({', '.join(pickled)}); re-save with save_pretrained()" if pickled else "none"
-        raise RecipeError(f"{model_dir}: no safetensors weights ({why}); the Hub copy is safetensors only")
+    """The folder's config if it holds a complete model: `hfscratch.models.loading`'s checks (config, causal LM,
+    readable safetensors weights, tokenizer), and the code files its auto_map names."""
+    config = check_loadable_folder(model_dir)
     if config.get("model_type") == "hfscratch" and not config.get("auto_map"):
         raise RecipeError(f"{model_dir}/config.json has no auto_map: save the model with hfscratch's save_pretrained")
     missing_code = [name for name in code_files(config) if not (model_dir / name).is_file()]
     if missing_code:
         raise RecipeError(f"{model_dir}: config.json's auto_map names {', '.join(missing_code)}, which is missing")
-    if not any((model_dir / name).is_file() for name in ("tokenizer.json", "tokenizer.model", "vocab.json")):
-        raise RecipeError(f"{model_dir}: no tokenizer files (tokenizer.json, tokenizer.model or vocab.json)")
     return config
 
 
@@ -264,7 +256,9 @@ def push(
     log: Any = print,
     **card_options: Any,
 ) -> PushResult:
-    """Render the card into the folder, check, and (unless `dry_run`) upload to `repo_id` as one commit."""
+    """Render the card into the folder, check, and (unless `dry_run`) upload to `repo_id` as one commit.
+
+    A dry run renders the card into a temporary staged copy and leaves the model folder as it was."""
     model_dir = Path(model_dir)
     check_repo_id(repo_id)
     config = check_model_folder(model_dir)
@@ -278,15 +272,20 @@ def push(
     for line in lineage.missing:
         log(f"note: {line}")
     with tempfile.TemporaryDirectory(prefix="hfscratch-push-") as tmp:
-        folder = Path(tmp, "llama") if llama else model_dir
         if llama:
             log("exporting to LlamaForCausalLM ...")
+            folder = Path(tmp, "llama")
             export_llama(model_dir, folder)
             config = read_json(folder / "config.json") or {}
+        elif dry_run:
+            # A dry run changes nothing in the model folder: the card is rendered into a staged copy (links).
+            folder = stage(model_dir, config, Path(tmp, "staged"))
+        else:
+            folder = model_dir
         readme = write_card(lineage, card_dir=folder, repo_id=repo_id, llama=llama, **card_options)
-        log(f"model card: {readme}")
+        log(f"model card: {readme}" + (" (rendered for the dry run; the model folder is unchanged)" if dry_run else ""))
         files = upload_plan(folder, config)
-        result = PushResult(folder=folder, files=files)  # for --llama, a temporary export (gone after the push)
+        result = PushResult(folder=folder, files=files)  # for --llama and --dry_run, temporary (gone after the push)
         log(
             f"{'would upload' if dry_run else 'uploading'} to {repo_id}"
             + (f" (revision {revision})" if revision else "")
@@ -303,6 +302,17 @@ def push(
             return result
         upload(result, folder, config, repo_id, private, revision, token, endpoint, commit_message, log)
     return result
+
+
+def stage(model_dir: Path, config: dict[str, Any], staged: Path) -> Path:
+    """A folder of symbolic links to the files of `model_dir` that would be uploaded, the card's own left out
+    (the dry run renders those afresh): what `upload_folder` would see, at no copying cost."""
+    for f in upload_plan(model_dir, config):
+        if f.path in CARD:
+            continue
+        (staged / f.path).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink((model_dir / f.path).resolve(), staged / f.path)
+    return staged
 
 
 def upload(

@@ -80,12 +80,8 @@ def main(argv: Sequence[str]) -> int:
 
     from transformers import TextStreamer
 
-    from hfscratch.prompting.generation import (
-        SamplingOptions,
-        as_document_start,
-        generate_text,
-        load_model_and_tokenizer,
-    )
+    from hfscratch.models.loading import load_model_and_tokenizer
+    from hfscratch.prompting.generation import SamplingOptions, as_document_start, generate_text
     from hfscratch.prompting.templates import format_chat
 
     model, tokenizer = load_model_and_tokenizer(args.model_name_or_path, args.adapter, args.device)

@@ -1,4 +1,4 @@
-"""Loading a model (with or without a LoRA adapter) and sampling from it with `generate()`.
+"""Sampling from a model with `generate()`; the model and tokenizer come from `hfscratch.models.loading`.
 
 Sampling is transformers' own (`GenerationConfig`: temperature, top-p, top-k, repetition penalty), and a
 `TextStreamer` prints tokens as they come. Temperature 0 means greedy decoding, which is deterministic.
@@ -7,12 +7,14 @@ Sampling is transformers' own (`GenerationConfig`: temperature, top-p, top-k, re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from hfscratch.core.recipes import RecipeError
+from hfscratch.models.loading import load_model_and_tokenizer
+
+__all__ = ["SamplingOptions", "as_document_start", "generate_text", "load_model_and_tokenizer"]
 
 
 @dataclass
@@ -40,36 +42,6 @@ class SamplingOptions:
             eos_token_id=tokenizer.eos_token_id,
         )
         return config
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def load_model_and_tokenizer(
-    model_dir: str | Path, adapter: str | Path | None = None, device: str | None = None
-) -> tuple[Any, Any]:
-    """The model in eval mode (with the adapter applied, unmerged) and its tokenizer.
-
-    With an adapter, the tokenizer comes from the adapter folder when it has one: that copy carries the chat
-    template the adapter was trained with.
-    """
-    from transformers import AutoTokenizer
-
-    from hfscratch.finetuning.lora import load_adapter_model, load_base_model
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise RecipeError(f"model {model_dir}: not a model folder (no config.json)")
-    device = device or default_device()
-    dtype = torch.bfloat16 if device.startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
-    if adapter:
-        model = load_adapter_model(model_dir, adapter, dtype)
-        tokenizer_dir = adapter if (Path(adapter) / "tokenizer_config.json").is_file() else model_dir
-    else:
-        model, tokenizer_dir = load_base_model(model_dir, dtype), model_dir
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), trust_remote_code=True)
-    return model.to(device).eval(), tokenizer
 
 
 def as_document_start(tokenizer: Any, prompt: str) -> str:

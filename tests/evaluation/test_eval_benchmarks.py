@@ -26,16 +26,16 @@ def test_a_random_model_scores_chance_on_every_task(random_model_dir: Path, benc
         pairs = [(task, 0) for task in tasks]
         results, hub_ids = run_harness(lm, pairs, limit=limit, data_dir=benchmarks_dir, overrides_dir=tmp_path / "o")
         rows += task_scores(results, pairs, limit, hub_ids)
-    assert [r["task"] for r in rows] == [*SIX_TASKS, "mmlu"]
-    assert {r["task"]: r["samples"] for r in rows} == {**dict.fromkeys(SIX_TASKS, 60), "mmlu": 171}
-    for row in rows:
-        if row["task"] == "truthfulqa_mc2":  # probability mass on true answers: not a binomial proportion
-            tolerance = 3 * row["stderr"]
+    assert [r.task for r in rows] == [*SIX_TASKS, "mmlu"]
+    assert {r.task: r.samples for r in rows} == {**dict.fromkeys(SIX_TASKS, 60), "mmlu": 171}
+    for row in rows:  # percent
+        if row.task == "truthfulqa_mc2":  # probability mass on true answers: not a binomial proportion
+            tolerance = 3 * row.stderr
         else:
-            tolerance = 3 * math.sqrt(row["chance"] * (1 - row["chance"]) / row["samples"])
-        assert abs(row["value"] - row["chance"]) < tolerance, row
-    chances = {r["task"]: r["chance"] for r in rows}
-    assert chances["hellaswag"] == chances["mmlu"] == 0.25 and 0.2 < chances["arc_easy"] <= 0.34
+            tolerance = 300 * math.sqrt(row.chance / 100 * (1 - row.chance / 100) / row.samples)
+        assert abs(row.score - row.chance) < tolerance, row
+    chances = {r.task: r.chance for r in rows}
+    assert chances["hellaswag"] == chances["mmlu"] == 25.0 and 20 < chances["arc_easy"] <= 34
 
 
 def stock_cli(model: Path, include: Path, tasks: str, limit: int, out: Path) -> dict:
@@ -98,14 +98,15 @@ def test_leaderboard_preset_runs_each_task_at_its_own_few_shot_count(
             output_dir=str(tmp_path),
         )
     )
-    got = {r["task"]: (r["metric"], r["num_fewshot"]) for r in scores["results"]}
+    got = {t.task: (t.metric, t.num_fewshot) for t in scores.tasks.values()}
     assert got == {
         "arc_challenge": ("acc_norm", 25),
         "hellaswag": ("acc_norm", 10),
         "mmlu": ("acc", 5),
         "truthfulqa_mc2": ("acc", 0),
     }
-    assert scores["average"]["value"] == pytest.approx(sum(r["value"] for r in scores["results"]) / 4)
+    average = scores.averages["leaderboard-v1"]
+    assert average.score == pytest.approx(sum(t.score for t in scores.tasks.values()) / 4)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["n-shot"]["mmlu_anatomy"] == 5 and results["versions"]["arc_challenge"] == 1.0
     assert "lm_eval_version" in results or "git_hash" in results  # lm-eval's provenance is kept
@@ -113,11 +114,12 @@ def test_leaderboard_preset_runs_each_task_at_its_own_few_shot_count(
 
 
 def test_in_training_callback_logs_an_lm_eval_subset(tokenized_corpus: Path, benchmarks_dir: Path, tmp_path) -> None:
-    from hfscratch.training.pretrain import main as pretrain
+    from hfscratch.cli import main
 
     out = tmp_path / "run"
-    code = pretrain(
+    code = main(
         [
+            "pretrain",
             "--data_dir",
             str(tokenized_corpus),
             "--output_dir",

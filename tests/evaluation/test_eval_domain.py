@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from hfscratch.evaluation import EvaluateArguments, run_evaluation
+from hfscratch.evaluation import EvaluateArguments, Scores, run_evaluation
 from hfscratch.evaluation.documents import held_out_documents
 from hfscratch.evaluation.domain import build_items, passages
 from hfscratch.evaluation.perplexity import document_nll
@@ -53,7 +53,7 @@ def test_sliding_window_scores_every_token_once_and_matches_a_full_forward(rando
     assert nats == pytest.approx(full, rel=0.05)  # a random model barely uses context
 
 
-def evaluate(model_dir: Path, out: Path, **keys) -> dict:
+def evaluate(model_dir: Path, out: Path, **keys) -> Scores:
     return run_evaluation(EvaluateArguments(model_name_or_path=str(model_dir), output_dir=str(out), **keys))
 
 
@@ -64,20 +64,24 @@ def test_domain_benchmark_separates_a_trained_model_from_a_random_one(
     keys = dict(domain_data=str(tokenized_corpus), perplexity_data=str(tokenized_corpus), perplexity_window=64)
     trained = evaluate(trained_model_dir, tmp_path / "trained", **keys)
     random = evaluate(random_model_dir, tmp_path / "random", **keys)
-    for scores in (trained, random):
-        assert scores["domain"]["items"] > 150 and scores["domain"]["chance"] == 0.25
+    domain = {name: scores.tasks["hfscratch_domain"] for name, scores in (("trained", trained), ("random", random))}
+    for d in domain.values():
+        assert d.samples > 150 and d.chance == 25.0 and d.metric == "acc_mutual_info"
     # the trained model learned the corpus: it finds the real continuation and compresses the held-out text
-    assert trained["domain"]["acc_norm"] > 0.8 and trained["domain"]["acc_mutual_info"] > 0.8
-    n = random["domain"]["items"]
+    assert domain["trained"].metrics["acc_norm"] > 80 and domain["trained"].score > 80
+    n = domain["random"].samples
     for metric in ("acc_norm", "acc_mutual_info"):
-        assert abs(random["domain"][metric] - 0.25) < 3 * math.sqrt(0.25 * 0.75 / n), metric
-    assert trained["perplexity"]["bits_per_byte"] < 0.5 * random["perplexity"]["bits_per_byte"]
-    assert random["perplexity"]["perplexity"] == pytest.approx(math.exp(random["perplexity"]["nats_per_token"]))
+        assert abs(domain["random"].metrics[metric] - 25) < 300 * math.sqrt(0.25 * 0.75 / n), metric
+    (trained_ppl,), (random_ppl,) = trained.perplexity.values(), random.perplexity.values()
+    assert trained_ppl.bits_per_byte < 0.5 * random_ppl.bits_per_byte
+    assert random_ppl.perplexity == pytest.approx(math.exp(random_ppl.nats_per_token))
     # lm-eval's own results file, the table's sources, and the local task the stock CLI can rerun
     out = tmp_path / "trained"
     results = json.loads((out / "results.json").read_text())
-    assert results["results"]["hfscratch_domain"]["acc_norm,none"] == trained["domain"]["acc_norm"]
-    assert json.loads((out / "scores.json").read_text()) == trained
+    assert 100 * results["results"]["hfscratch_domain"]["acc_norm,none"] == pytest.approx(
+        domain["trained"].metrics["acc_norm"]
+    )
+    assert Scores.read(out) == trained
     assert (out / "scores.png").stat().st_size > 1000 and "model-index" in (out / "model-index.yaml").read_text()
     assert (out / "domain" / "hfscratch_domain.yaml").is_file()
     assert not list(out.glob(".*partial*"))
@@ -103,16 +107,17 @@ def test_open_ended_with_a_prompt_file_a_judge_and_a_human_sheet(
         human_sheet=True,
         raters=2,
     )
-    open_ended = scores["open_ended"]
-    assert open_ended["prompts"] == 2
+    (open_ended,) = scores.open_ended.values()
+    assert open_ended.prompts == 2 and open_ended.source == str(prompts)
     from hfscratch.evaluation.open_ended import score_answer
 
-    for item, row in zip(open_ended["items"], rows):
+    for item, row in zip(open_ended.items, rows):
         assert item["answer"]  # the trained model continues the cycle
         expected = score_answer(item["answer"], [row["reference"]], row.get("incorrect", []))
+        expected = {k: 100 * v if k.endswith("_acc") else v for k, v in expected.items()}  # percent, as stored
         assert {k: item[k] for k in expected} == pytest.approx(expected)
-        assert 0.0 < item["judge"] < 1.0
-    assert open_ended["metrics"]["bleu_max"] > 10  # it learned the cycles: the answers overlap the references
+        assert 0.0 < item["judge"] < 100.0
+    assert open_ended.metrics["bleu_max"] > 10  # it learned the cycles: the answers overlap the references
     import csv
 
     sheet = list(csv.DictReader(open(tmp_path / "out" / "rating_sheet.csv", encoding="utf-8")))
@@ -122,4 +127,4 @@ def test_open_ended_with_a_prompt_file_a_judge_and_a_human_sheet(
         ("1", "rater2"),
         ("2", "rater2"),
     ]
-    assert sheet[0]["completion"] == open_ended["items"][0]["answer"] and sheet[0]["reference"] == rows[0]["reference"]
+    assert sheet[0]["completion"] == open_ended.items[0]["answer"] and sheet[0]["reference"] == rows[0]["reference"]

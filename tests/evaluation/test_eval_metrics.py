@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import statistics
 
 import pytest
 
+from hfscratch.core.recipes import RecipeError
 from hfscratch.evaluation import eval_results
 from hfscratch.evaluation.harness import requested_tasks
 from hfscratch.evaluation.human import aggregate, read_scores, write_sheet
 from hfscratch.evaluation.open_ended import bleu, rouge, score_answer
-from hfscratch.evaluation.report import model_index_yaml, plot_scores, render_table
-from hfscratch.core.recipes import RecipeError
+from hfscratch.evaluation.report import model_index_yaml, plot_scores, render_table, task_rows
+from hfscratch.evaluation.scores import Average, PerplexityScore, Scores, TaskScore
 
 PAIRS = [
     ("The cat sat on the mat.", "The cat is sitting on the mat."),
@@ -97,47 +99,60 @@ def test_human_scores_reject_a_score_off_the_scale(tmp_path) -> None:
         read_scores([str(sheet)])
 
 
-SCORES = {
-    "model": "tiny",
-    "results": [
-        {
-            "task": "arc_challenge",
-            "task_name": "ARC (Challenge)",
-            "dataset_type": "allenai/ai2_arc",
-            "dataset_name": "ARC-Challenge",
-            "split": "test",
-            "metric": "acc_norm",
-            "value": 0.2765,
-            "stderr": 0.013,
-            "num_fewshot": 25,
-            "chance": 0.25,
-            "limit": None,
-            "samples": 1172,
-        },
-        {
-            "task": "truthfulqa_mc2",
-            "task_name": "TruthfulQA (MC2)",
-            "dataset_type": "truthfulqa/truthful_qa",
-            "dataset_name": "multiple_choice",
-            "split": "validation",
-            "metric": "acc",
-            "value": 0.4812,
-            "stderr": 0.015,
-            "num_fewshot": 0,
-            "chance": 0.385,
-            "limit": None,
-            "samples": 817,
-        },
-    ],
-    "average": {"tasks": ["arc_challenge", "truthfulqa_mc2"], "value": 0.37885, "chance": 0.3175},
-    "perplexity": {
-        "dataset": "val.txt",
-        "tokens": 1000,
-        "nats_per_token": 3.0,
-        "perplexity": math.exp(3.0),
-        "bits_per_byte": 1.1,
+def task(name: str, task_name: str, dataset: str, config: str, split: str, metric: str, score: float, **extra):
+    fields = dict(stderr=1.3, num_fewshot=0, chance=25.0, samples=1172, limit=None)
+    return TaskScore(
+        task=name, task_name=task_name, dataset_type=dataset, dataset_name=config, split=split, metric=metric,
+        score=score, date="2026-12-01T10:00:00+00:00", lm_eval_version="0.4.13", **{**fields, **extra},
+    )  # fmt: skip
+
+
+SCORES = Scores(
+    model="tiny",
+    tasks={
+        "arc_challenge": task(
+            "arc_challenge",
+            "ARC (Challenge)",
+            "allenai/ai2_arc",
+            "ARC-Challenge",
+            "test",
+            "acc_norm",
+            27.65,
+            num_fewshot=25,
+        ),
+        "truthfulqa_mc2": task(
+            "truthfulqa_mc2",
+            "TruthfulQA (MC2)",
+            "truthfulqa/truthful_qa",
+            "multiple_choice",
+            "validation",
+            "acc",
+            48.12,
+            stderr=1.5,
+            chance=38.5,
+            samples=817,
+        ),
+    },  # fmt: skip
+    averages={
+        "leaderboard-v1": Average(
+            preset="leaderboard-v1", tasks=["arc_challenge", "truthfulqa_mc2"], score=37.885, chance=31.75, date="d"
+        )
     },
-}
+    perplexity={
+        "val.txt": PerplexityScore(
+            dataset="val.txt",
+            documents=3,
+            tokens=1000,
+            bytes=2700,
+            window=64,
+            stride=32,
+            nats_per_token=3.0,
+            perplexity=math.exp(3.0),
+            bits_per_byte=1.1,
+            date="2026-12-01T10:00:00+00:00",
+        )  # fmt: skip
+    },
+)
 
 
 def test_model_index_follows_the_open_llm_leaderboard_shape(tmp_path) -> None:
@@ -153,9 +168,27 @@ def test_model_index_follows_the_open_llm_leaderboard_shape(tmp_path) -> None:
     assert block["name"] == "tiny" and len(block["results"]) == 3  # perplexity and bits/byte share a dataset
     assert [m["type"] for m in block["results"][2]["metrics"]] == ["perplexity", "bits_per_byte"]
     table = render_table(SCORES)
-    assert "arc_challenge" in table and "27.65" in table and "average" in table and "bits/byte" in table
+    assert "arc_challenge" in table and "27.65" in table and "average: 37.88" in table and "bits/byte" in table
     plot_scores(SCORES, tmp_path / "scores.png")
     assert (tmp_path / "scores.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_unit_everywhere_the_model_index_value_is_the_tables(tmp_path) -> None:
+    """Percent throughout: each model-index value appears, digit for digit, in the table report.md shows."""
+    table = render_table(SCORES)
+    for result in eval_results(SCORES, "tiny"):
+        digits = 2 if result.metric_type != "bits_per_byte" else 4
+        assert f"{result.metric_value:.{digits}f}" in table, result
+    assert "0.2765" not in table and "0.4812" not in table  # no fractions beside percents
+    row = next(r for r in task_rows(SCORES) if r["key"] == "truthfulqa_mc2")
+    assert (row["score"], row["stderr"], row["chance"]) == ("48.12", "1.50", "38.5")
+
+
+def test_a_written_record_reads_back_equal(tmp_path) -> None:
+    SCORES.write(tmp_path)
+    assert Scores.read(tmp_path) == SCORES
+    data = json.loads((tmp_path / "scores.json").read_text())
+    assert data["schema_version"] == Scores.SCHEMA_VERSION and data["tasks"]["arc_challenge"]["score"] == 27.65
 
 
 def test_presets_and_task_lists() -> None:

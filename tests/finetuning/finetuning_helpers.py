@@ -142,4 +142,4 @@ def subprocess_env() -> dict[str, str]:
     return {**env, **offline, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
 
 
-CLI = [sys.executable, str(REPO / "hfscratch_cli.py")]
+CLI = [sys.executable, "-m", "hfscratch"]

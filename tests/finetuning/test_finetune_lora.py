@@ -11,10 +11,10 @@ import pytest
 import torch
 from finetuning_helpers import CLI, REPO, grammar_task, single_thread, subprocess_env, write_jsonl
 
+from hfscratch.core.recipes import RecipeError
 from hfscratch.finetuning.cli import main as finetune_main
 from hfscratch.finetuning.data import IGNORE_INDEX, read_instruction_file, tokenize_conversation
-from hfscratch.finetuning.lora import check_adapter_base, load_base_model
-from hfscratch.core.recipes import RecipeError
+from hfscratch.models.loading import check_adapter_base, load_model
 
 LORA_R = 8
 
@@ -66,7 +66,7 @@ def test_lora_lowers_response_only_eval_loss(finetuned: dict) -> None:
 @pytest.mark.slow
 def test_trainable_share_is_the_lora_matrices(finetuned: dict, tiny_base_model: Path) -> None:
     """r x (in + out) per adapted projection: all 7 in each of 2 layers, nothing else trainable."""
-    base = load_base_model(tiny_base_model)
+    base = load_model(tiny_base_model, "float32")
     expected = sum(
         LORA_R * (module.in_features + module.out_features)
         for name, module in base.named_modules()
@@ -87,9 +87,9 @@ def test_adapter_folder_reloads_and_merged_logits_match(finetuned: dict, tiny_ba
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja"} <= {
         p.name for p in out.iterdir()
     }
-    adapted = PeftModel.from_pretrained(load_base_model(tiny_base_model), str(out)).eval()
+    adapted = PeftModel.from_pretrained(load_model(tiny_base_model, "float32"), str(out)).eval()
     merged = AutoModelForCausalLM.from_pretrained(str(out / "merged"), trust_remote_code=True).eval()
-    base = load_base_model(tiny_base_model).eval()
+    base = load_model(tiny_base_model, "float32").eval()
     tokenizer = AutoTokenizer.from_pretrained(str(out))
     ids = tokenizer.apply_chat_template(
         [{"role": "user", "content": "Count the words in the sentence.\n\nThe old cat sees the dog."}],

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from finetuning_helpers import TASK_KINDS, sentence_words, single_thread, write_jsonl
 
+from hfscratch.core.recipes import RecipeError
 from hfscratch.finetuning.data import read_instruction_file
 from hfscratch.finetuning.synthesize import (
     NearDuplicateFilter,
@@ -20,8 +21,7 @@ from hfscratch.finetuning.synthesize import (
     check_instruction,
     parse_task,
 )
-from hfscratch.finetuning.synthesize import main as synthesize_main
-from hfscratch.core.recipes import RecipeError
+from hfscratch.finetuning.synthesize_cli import main as synthesize_main
 
 
 def test_parse_task_reads_fields_up_to_the_next_task() -> None:

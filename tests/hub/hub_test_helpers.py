@@ -21,49 +21,72 @@ VERBS = ["sees", "loves", "finds", "keeps", "builds", "writes", "leaves", "takes
 DUPLICATES = 12  # documents planted twice: exact dedup must remove this many
 EMAILS = 15  # documents with an e-mail address: PII redaction must count this many
 
-# The contract of `hfscratch evaluate`'s evaluation/scores.json (one row per task and metric).
-SCORES = {
-    "model": "tiny",
-    "results": [
-        {
-            "task": "arc_easy",
-            "task_name": "ARC-Easy",
-            "dataset_type": "allenai/ai2_arc",
-            "dataset_name": "ARC-Easy",
-            "split": "test",
-            "metric": "acc",
-            "value": 0.2731,
-            "stderr": 0.0091,
-            "num_fewshot": 0,
-            "chance": 0.25,
-            "limit": None,
-            "samples": 2376,
+DATE = "2026-12-01T10:00:00+00:00"
+
+
+def task_score(task: str, task_name: str, dataset: str, config: str | None, split: str, metric: str, **numbers):
+    from hfscratch.evaluation.scores import TaskScore
+
+    return TaskScore(
+        task=task, task_name=task_name, dataset_type=dataset, dataset_name=config, split=split, metric=metric,
+        date=DATE, lm_eval_version="0.4.13", **numbers,
+    )  # fmt: skip
+
+
+def example_scores(model: str = "tiny"):
+    """An evaluation's record as `hfscratch evaluate` writes it (scores.json): two lm-eval tasks (one run with a
+    --limit), their average, the domain benchmark, perplexity and open-ended scores, all in percent."""
+    from hfscratch.evaluation.scores import Average, OpenEndedScore, PerplexityScore, Scores
+
+    arc = task_score(
+        "arc_easy",
+        "ARC-Easy",
+        "allenai/ai2_arc",
+        "ARC-Easy",
+        "test",
+        "acc",
+        score=27.31,
+        stderr=0.91,
+        chance=25.0,
+        num_fewshot=0,
+        samples=2376,
+        limit=None,
+    )
+    hellaswag = task_score(
+        "hellaswag",
+        "HellaSwag",
+        "Rowan/hellaswag",
+        None,
+        "validation",
+        "acc_norm",
+        score=25.89,
+        stderr=0.44,
+        chance=25.0,
+        num_fewshot=0,
+        samples=200,
+        limit=200,
+    )
+    domain = task_score("hfscratch_domain", "Domain cloze", "local", "hfscratch_domain", "held-out",
+                        "acc_mutual_info", score=45.47, stderr=4.9, chance=25.0, num_fewshot=0, samples=101,
+                        limit=None, metrics={"acc": 26.73, "acc_norm": 27.72, "acc_mutual_info": 45.47})  # fmt: skip
+    return Scores(
+        model=model,
+        tasks={t.task: t for t in (arc, hellaswag, domain)},
+        averages={"zero-shot": Average("zero-shot", ["arc_easy", "hellaswag"], 26.6, 25.0, DATE)},
+        perplexity={
+            "/local/path/tok": PerplexityScore("/local/path/tok", 12, 5077, 14000, 64, 32, 4.8154, 123.4, 2.31, DATE)
         },
-        {
-            "task": "hellaswag",
-            "task_name": "HellaSwag",
-            "dataset_type": "Rowan/hellaswag",
-            "dataset_name": None,
-            "split": "validation",
-            "metric": "acc_norm",
-            "value": 0.2589,
-            "stderr": 0.0044,
-            "num_fewshot": 0,
-            "chance": 0.25,
-            "limit": 200,
-            "samples": 200,
+        open_ended={
+            "truthfulqa_gen": OpenEndedScore(
+                "truthfulqa_gen",
+                5,
+                {"bleu_max": 0.155, "rougeL_acc": 0.0},
+                [{"id": "0", "answer": "def get_in_in"}],
+                48,
+                DATE,
+            )  # fmt: skip
         },
-    ],
-    "average": {"tasks": ["arc_easy", "hellaswag"], "value": 0.266, "chance": 0.25},
-    "perplexity": {"dataset": "/local/path/tok", "tokens": 5077, "perplexity": 123.4, "bits_per_byte": 2.31},
-    "domain": {"items": 101, "acc_norm": 0.2772, "chance": 0.25},
-    "open_ended": {
-        "source": "truthfulqa_gen",
-        "prompts": 5,
-        "metrics": {"bleu_max": 0.155, "rougeL_acc": 0.0},
-        "items": [{"id": "0", "answer": "def get_in_in"}],
-    },
-}
+    )
 
 
 def grammar_documents(seed: int = 0) -> list[dict]:
@@ -148,23 +171,17 @@ def make_tiny_run(root: Path) -> Path:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     model = root / "model"
-    (model / "evaluation").mkdir()
-    (model / "evaluation" / "scores.json").write_text(json.dumps(SCORES))
-    plot_scores(model / "evaluation" / "scores.png")
+    write_evaluation(model / "evaluation", example_scores())
     return model
 
 
-def plot_scores(path: Path) -> None:
-    """The evaluation's bar chart, as `hfscratch evaluate` draws one beside scores.json."""
-    import matplotlib
+def write_evaluation(folder: Path, scores) -> None:
+    """scores.json and its bar chart, as `hfscratch evaluate` writes them."""
+    from hfscratch.evaluation.report import plot_scores
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 3))
-    ax.bar([r["task"] for r in SCORES["results"]], [r["value"] for r in SCORES["results"]])
-    fig.savefig(path)
-    plt.close(fig)
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_scores(scores, folder / "scores.png")
+    scores.write(folder)
 
 
 def copy_model(source: Path, target: Path) -> Path:

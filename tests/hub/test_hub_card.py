@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from hub_test_helpers import DUPLICATES, EMAILS, SCORES
+from hub_test_helpers import DUPLICATES, EMAILS, example_scores, write_evaluation
 from huggingface_hub import ModelCard, metadata_load
 
-from hfscratch.hub import gather_lineage, render_card, validate_card, write_model_card
 from hfscratch.core.recipes import RecipeError
+from hfscratch.hub import gather_lineage, render_card, validate_card, write_model_card
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "model_cards" / "examples" / "tiny-cpu"
@@ -28,11 +28,12 @@ def test_card_of_a_real_run_has_model_index_lineage_and_loss_curve(model_dir):
     assert "custom_code" in meta["tags"]
     results = {(r.dataset_type, r.metric_type): r for r in card.data.eval_results}
     assert card.data.model_name == "tiny"
-    for row in SCORES["results"]:
-        result = results[(row["dataset_type"], row["metric"])]
-        assert result.metric_value == round(100 * row["value"], 2) and result.dataset_split == row["split"]
-        assert result.dataset_name == f"{row['task_name']} (0-Shot)" and result.dataset_config == row["dataset_name"]
-        assert result.dataset_args["num_few_shot"] == row["num_fewshot"]
+    for t in example_scores().tasks.values():
+        result = results[(t.dataset_type, t.metric)]
+        assert result.metric_value == t.score and result.dataset_split == t.split  # percent, as recorded
+        if t.dataset_type != "local":
+            assert result.dataset_name == f"{t.task_name} (0-Shot)" and result.dataset_config == t.dataset_name
+        assert result.dataset_args["num_few_shot"] == t.num_fewshot
     assert results[("Rowan/hellaswag", "acc_norm")].dataset_args["limit"] == 200  # a subset is marked as one
 
     # Lineage: numbers from the curate and tokenize stats of the run, through run_info.json's data_dir.
@@ -55,11 +56,16 @@ def test_card_of_a_real_run_has_model_index_lineage_and_loss_curve(model_dir):
     assert f"| tokens seen | {info['train_tokens']:,} |" in text
     assert f"{info['parameters']:,} (" in text  # counted on the meta device == what training reported
     assert "multi-head (MHA): 2 query heads, 2 key/value heads of 32 dimensions" in text
-    assert "| ARC-Easy | acc | 27.31 ± 0.91 | 25.0 | 0 | 2,376 | test |" in text
-    assert "| HellaSwag | acc_norm | 25.89 ± 0.44 | 25.0 | 0 | 200 (limited) | validation |" in text
-    assert "| perplexity | 123.4 |" in text and "| tokens | 5,077 |" in text and "/local/path" not in text
-    assert "| acc_norm | 0.2772 |" in text and "| bleu_max | 0.155 |" in text and "def get_in_in" not in text
-    assert "Average: 26.60 (chance 25.00) over arc_easy, hellaswag." in text
+    run = "2026-12-01, lm-eval 0.4.13"
+    assert f"| ARC-Easy | acc | 27.31 ± 0.91 | 25.0 | 0 | 2,376 | test | {run} |" in text
+    assert f"| HellaSwag | acc_norm | 25.89 ± 0.44 | 25.0 | 0 | 200 (limited) | validation | {run} |" in text
+    assert f"| Domain cloze | acc_mutual_info | 45.47 ± 4.90 | 25.0 | 0 | 101 | held-out | {run} |" in text
+    assert (
+        "| tok | 123.40 | 2.3100 | 4.8154 | 5,077 | 12 | 64 / 32 | 2026-12-01 |" in text and "/local/path" not in text
+    )
+    assert "Domain cloze: acc 26.73, acc_norm 27.72, acc_mutual_info 45.47" in text
+    assert "bleu_max 0.15" in text and "def get_in_in" not in text
+    assert "Average: 26.60 (chance 25.00) over arc_easy, hellaswag (zero-shot)." in text
 
     # Images: the loss curve and the funnel plot, referenced and beside the README.
     assert "![Training and validation loss](loss_curve.png)" in text
@@ -159,10 +165,39 @@ def test_bad_files_are_one_line_errors(model_dir, tmp_path):
         gather_lineage(tmp_path)
     (model_dir / "trainer_state.json").write_text("{}")
     scores = json.loads((model_dir / "evaluation" / "scores.json").read_text())
-    del scores["results"][1]["metric"]
+    del scores["tasks"]["hellaswag"]["metric"]
     (model_dir / "evaluation" / "scores.json").write_text(json.dumps(scores))
-    with pytest.raises(RecipeError, match=r"scores.json: results\[1\] lacks 'metric'"):
+    with pytest.raises(RecipeError, match=r"scores.json: missing key tasks.hellaswag.'metric'"):
         render_card(gather_lineage(model_dir))
+    (model_dir / "evaluation" / "scores.json").write_text(json.dumps({"model": "tiny", "results": []}))
+    with pytest.raises(RecipeError, match=r"scores.json: schema_version None, this hfscratch reads 2"):
+        render_card(gather_lineage(model_dir))
+
+
+def test_a_card_of_domain_and_perplexity_only_is_one_truthful_evaluation_section(model_dir):
+    """The quickstart's offline evaluation (no lm-eval benchmark): the card shows it, and says nothing else."""
+    scores = example_scores()
+    scores.tasks = {"hfscratch_domain": scores.tasks["hfscratch_domain"]}
+    scores.averages = {}
+    write_evaluation(model_dir / "evaluation", scores)
+    card = render_card(gather_lineage(model_dir))
+    validate_card(card)
+    text = str(card)
+    assert "No evaluation was recorded" not in text and "| Domain cloze | acc_mutual_info | 45.47" in text
+    assert "and evaluated with lm-eval" in text and "](evaluation_scores.png)" in text
+
+
+def test_one_unit_every_model_index_value_is_the_number_in_the_tables(model_dir):
+    """Percent throughout: each value of the model-index is in the card's tables, digit for digit, and no
+    score appears as a fraction beside it."""
+    card = render_card(gather_lineage(model_dir))
+    body = card.text
+    for result in card.data.eval_results:
+        digits = 4 if result.metric_type == "bits_per_byte" else 2
+        assert f"| {result.metric_value:.{digits}f}" in body, (result.dataset_name, result.metric_type)
+    domain = example_scores().tasks["hfscratch_domain"]
+    for value in domain.metrics.values():
+        assert f"{value:.2f}" in body and f"{value / 100:.4f}" not in body
 
 
 def test_example_card_of_the_tiny_cpu_recipe_is_valid_and_complete():

@@ -11,10 +11,10 @@ import pytest
 from hub_local_server import LocalHub
 from huggingface_hub import ModelCard, constants
 
-import hfscratch_cli
+from hfscratch import cli as hfscratch_cli
+from hfscratch.core.recipes import RecipeError
 from hfscratch.hub.push import push, upload_plan
 from hfscratch.models.hfscratch import HFScratchConfig, HFScratchForCausalLM
-from hfscratch.core.recipes import RecipeError
 
 NEEDED = {
     "model.safetensors",
@@ -42,7 +42,17 @@ def online(monkeypatch, tmp_path):
     return monkeypatch
 
 
+def folder_hashes(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (checkpoints and training state included) -> its SHA-256."""
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
 def test_dry_run_lists_every_needed_file_and_loads_where_hfscratch_cannot(model_dir, capsys):
+    before = folder_hashes(model_dir)
     assert hfscratch_cli.main(["push", str(model_dir), "--repo-id", "my-org/tiny", "--dry-run"]) == 0
     out = capsys.readouterr().out
     listed = {line.split()[0] for line in out.splitlines() if line.startswith("  ") and not line.strip()[0].isdigit()}
@@ -51,12 +61,17 @@ def test_dry_run_lists_every_needed_file_and_loads_where_hfscratch_cannot(model_
         assert f"  {name} " in out
     assert f"{len(NEEDED)} files" in out
     assert "load check (fresh process, hfscratch not importable): HFScratchForCausalLM with" in out and ": ok" in out
-    assert (model_dir / "README.md").is_file()
     assert not any(name.startswith("checkpoint-") for name in listed) and any(model_dir.glob("checkpoint-*"))
+    # A dry run changes nothing: no README.md, no copied plots, not one byte of any file in the model folder.
+    assert folder_hashes(model_dir) == before and not (model_dir / "README.md").exists()
+    assert "the model folder is unchanged" in out
 
 
 def test_load_check_reports_remote_code_loaded_without_hfscratch(model_dir):
+    (model_dir / "README.md").write_text("---\nlicense: mit\n---\n# an earlier card\n")
+    before = folder_hashes(model_dir)
     result = push(model_dir, "my-org/tiny", dry_run=True, log=lambda *_: None)
+    assert folder_hashes(model_dir) == before  # the earlier card too is left as it was
     report = result.load_check
     assert report["hfscratch_imported"] is False
     assert report["module"].startswith("transformers_modules.")  # the repo's own code file, not the installed kit
@@ -205,9 +220,7 @@ def test_a_yaml_recipe_gives_the_same_keys(model_dir, tmp_path):
 
 
 def test_help_names_the_command(capsys):
-    with pytest.raises(SystemExit) as done:
-        hfscratch_cli.main(["push", "--help"])
-    assert done.value.code == 0
+    assert hfscratch_cli.main(["push", "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: hfscratch push MODEL_DIR --repo_id ORG/NAME") and "--dry_run" in out
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from finetuning_helpers import CLI, REPO, single_thread, subprocess_env
 
+from hfscratch.core.recipes import RecipeError
 from hfscratch.prompting.cli import main as generate_main
 from hfscratch.prompting.cli import parse_args
 from hfscratch.prompting.generation import SamplingOptions, generate_text, load_model_and_tokenizer
-from hfscratch.core.recipes import RecipeError
 
 GREEDY = SamplingOptions(max_new_tokens=12, temperature=0.0)
 
@@ -92,7 +92,7 @@ def test_prompt_file_and_recipe_spellings(tiny_base_model: Path, tmp_path: Path,
         (["MODEL", "--prompt", "x", "--prompt_file", "f"], "give exactly one of"),
         (["MODEL", "--prompt", "x", "--top_p", "0"], "0 < top_p <= 1"),
         (["MODEL", "--prompt_file", "/nonexistent/prompt.txt"], "prompt_file: /nonexistent/prompt.txt not found"),
-        (["/nonexistent/model", "--prompt", "x"], "model /nonexistent/model: not a model folder"),
+        (["/nonexistent/model", "--prompt", "x"], "model /nonexistent/model is not a folder"),
     ],
 )
 def test_bad_input(argv: list[str], message: str, tiny_base_model: Path) -> None:
