@@ -298,8 +298,9 @@ def run_curation(args: CurateArguments) -> dict[str, Any] | None:
     stats as written (`CurationStats.read(output_dir)` reads them back typed). A finished run is left as it is."""
     import time
 
+    from hfscratch.curation.artifacts import CurationStats
     from hfscratch.curation.progress import StageProgress, console
-    from hfscratch.curation.report import CurationStats, merged_stats, stage_summary, write_report
+    from hfscratch.curation.report import merged_stats, stage_summary, write_report
 
     stages = build_stages(args)
     chain = executors(args, stages)

@@ -10,59 +10,16 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from hfscratch.core.artifacts import Artifact
 from hfscratch.core.formatting import format_table
+from hfscratch.curation.artifacts import CurationStats, FunnelRow, SourceStats
 
 READER_TYPE = "📖 - READER"
 WRITER_TYPE = "💽 - WRITER"
 EXTRACTOR_TYPE = "🛢 - EXTRAC"
 FORMATTER_TYPE = "✂️ - FORMAT"
-
-
-@dataclass
-class FunnelRow:
-    """One step of the funnel: documents and characters in and out, and why documents were removed."""
-
-    stage: str
-    step: str
-    docs_in: float
-    docs_out: float
-    chars_in: float | None = None
-    chars_out: float | None = None
-    removal_reasons: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class SourceStats:
-    """What one source contributed: read (after the reader) and kept (in the curated documents)."""
-
-    type: str
-    weight: float
-    documents_read: float = 0
-    chars_read: float = 0
-    documents_kept: int = 0
-    chars_kept: int = 0
-
-
-@dataclass
-class CurationStats(Artifact):
-    """`OUTPUT/stats.json`: the funnel, per-source counts, PII and skipped-input counts, and the merged
-    datatrove stats of every stage. Read by tokenize's lineage, the model card and the quickstart."""
-
-    FILE: ClassVar[str] = "stats.json"
-    SCHEMA_VERSION: ClassVar[int] = 1
-
-    wall_time_s: float
-    output: dict[str, str]
-    sources: dict[str, SourceStats]
-    funnel: list[FunnelRow]
-    skipped_records: dict[str, float]
-    pii_redacted: dict[str, float]
-    stages: dict[str, list[dict[str, Any]]]
 
 
 def merged_stats(logging_dir: Path) -> list[dict[str, Any]] | None:

@@ -23,7 +23,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from datasets import Dataset, Features, Value
 
+from hfscratch.core.artifacts import ArtifactError
 from hfscratch.core.recipes import RecipeError
+from hfscratch.curation.artifacts import CurationStats
 
 FORMATS = {  # format -> file name patterns; one corpus holds files of one format
     "jsonl": ("*.jsonl", "*.jsonl.gz", "*.json.gz"),
@@ -176,9 +178,9 @@ def load_documents(corpus: Path, text_sample_by: str, cache_dir: Path, num_proc:
 
 
 def curated_weights(corpus: Path) -> dict[str, float]:
-    """Mixture weights the curation step recorded in `stats.json` (`{"sources": {TAG: {"weight": w}}}`)."""
-    stats_file = corpus / "stats.json"
-    if not stats_file.is_file():
-        return {}
-    sources = json.loads(stats_file.read_text(encoding="utf-8")).get("sources", {})
-    return {tag: float(entry["weight"]) for tag, entry in sources.items() if "weight" in entry}
+    """Mixture weights the curation step recorded per source in its `stats.json` (none for other corpora)."""
+    try:
+        stats = CurationStats.read_or_none(corpus) if corpus.is_dir() else None
+    except ArtifactError as exc:
+        raise RecipeError(f"key 'corpus': {exc}") from None
+    return {tag: float(source.weight) for tag, source in stats.sources.items()} if stats else {}

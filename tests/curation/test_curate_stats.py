@@ -7,7 +7,7 @@ import pytest
 from curation_corpora import english_documents, read_output, write_jsonl
 
 from hfscratch.core.artifacts import ArtifactError
-from hfscratch.curation.report import CurationStats, FunnelRow, SourceStats
+from hfscratch.curation.artifacts import CurationStats, FunnelRow, SourceStats
 
 
 def documents_bytes(run_dir):

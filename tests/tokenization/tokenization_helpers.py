@@ -10,6 +10,8 @@ import json
 import random
 from pathlib import Path
 
+from hfscratch.curation.artifacts import CurationStats, SourceStats
+
 # Unicode that byte-level BPE must carry through unchanged: scripts, emoji (with joiners and skin tones),
 # combining marks, right-to-left text, control characters, odd whitespace, and special-token look-alikes.
 UNICODE_SAMPLES = [
@@ -49,9 +51,11 @@ def write_curated(folder: Path, records: list[dict], weights: dict[str, float] |
         with gzip.open(folder / "documents" / f"{shard:05d}.jsonl.gz", "wt", encoding="utf-8") as f:
             for record in records[shard::shards]:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    sources = sorted({r["metadata"]["source"] for r in records})
-    stats = {"sources": {tag: {"weight": (weights or {}).get(tag, 1.0)} for tag in sources}}
-    (folder / "stats.json").write_text(json.dumps(stats))
+    tags = sorted({r["metadata"]["source"] for r in records})
+    sources = {tag: SourceStats(type="jsonl", weight=(weights or {}).get(tag, 1.0)) for tag in tags}
+    CurationStats(
+        wall_time_s=0.0, output={}, sources=sources, funnel=[], skipped_records={}, pii_redacted={}, stages={}
+    ).write(folder)
     return folder
 
 
