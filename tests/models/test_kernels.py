@@ -1,0 +1,109 @@
+"""Fused kernels: Liger patches the Llama-compatible layouts (a one-line error names the field for the others), the
+model's fused-loss hook replaces the logits in training, and the kernels hub finds our layers by their declared
+names. Patching needs no GPU; running Liger's Triton kernels does (benchmarks/gpu_throughput.py)."""
+
+import pytest
+import torch
+from torch import nn
+
+from hfscratch.models.hfscratch.modeling_hfscratch import (
+    HFScratchGeGLUMLP,
+    HFScratchMLP,
+    HFScratchRMSNorm,
+    HFScratchSwiGLUMLP,
+)
+from hfscratch.models.kernels import LigerFusedLinearLoss, apply_liger
+
+
+@pytest.fixture
+def liger():
+    return pytest.importorskip("liger_kernel.transformers")
+
+
+@pytest.mark.parametrize("qk_norm", [False, True])
+def test_liger_replaces_every_rmsnorm_and_swiglu(make_model, liger, qk_norm):
+    model = make_model(qk_norm=qk_norm)  # the llama layout
+    patched = apply_liger(model)
+    norms = ["input_layernorm", "post_attention_layernorm"] + (["self_attn.q_norm", "self_attn.k_norm"] * qk_norm)
+    expected = {"model.norm"} | {
+        f"model.layers.{i}.{name}" for i in range(model.config.num_hidden_layers) for name in [*norms, "mlp"]
+    }
+    assert set(patched) == expected
+    for module in model.modules():
+        if isinstance(module, HFScratchRMSNorm):
+            assert module._get_name() == "LigerRMSNorm" and module.forward.__func__ is liger.LigerRMSNorm.forward
+            assert module.variance_epsilon == model.config.norm_eps
+        elif isinstance(module, HFScratchMLP):
+            assert module._get_name() == "LigerSwiGLUMLP" and module.forward.__func__ is liger.LigerSwiGLUMLP.forward
+    assert isinstance(model.fused_linear_loss, LigerFusedLinearLoss)
+    assert "fused_linear_loss" not in str(model.state_dict().keys())
+
+
+def test_liger_options_follow_the_kernel_config(make_model, liger):
+    model = make_model()
+    patched = apply_liger(model, {"swiglu": False, "fused_linear_cross_entropy": False})
+    assert patched and all("mlp" not in name for name in patched)
+    assert model.fused_linear_loss is None
+    with pytest.raises(ValueError, match="^liger_kernel_config: rope: true is not supported"):
+        apply_liger(make_model(), {"rope": True})
+    with pytest.raises(ValueError, match="^liger_kernel_config: unknown key"):
+        apply_liger(make_model(), {"layer_norm": True})
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"norm_type": "layernorm"}, "use_liger_kernel: true cannot patch norm_type='layernorm'"),
+        ({"mlp_type": "plain"}, "use_liger_kernel: true cannot patch mlp_type='plain'"),
+        ({"hidden_act": "gelu_pytorch_tanh"}, "use_liger_kernel: true cannot patch hidden_act='gelu_pytorch_tanh'"),
+    ],
+)
+def test_liger_refuses_other_layouts_naming_the_field(make_model, fields, message):
+    model = make_model(**fields)
+    with pytest.raises(ValueError, match=f"^{message}"):
+        apply_liger(model)
+    assert model.fused_linear_loss is None  # nothing half-patched
+
+
+def test_fused_loss_hook_replaces_logits_in_training(make_model, input_ids):
+    """A fused loss set on the model is used in training (no logits are made) and not in evaluation. Checked with
+    the same loss computed in plain torch, which Liger's kernels chunk on a GPU."""
+    model = make_model().train()
+    expected = model(input_ids, labels=input_ids).loss
+    calls = []
+
+    def plain_fused_loss(hidden_states, weight, labels, **kwargs):
+        calls.append(hidden_states.shape)
+        logits = hidden_states @ weight.T
+        shifted = nn.functional.pad(labels, (0, 1), value=-100)[..., 1:]
+        return nn.functional.cross_entropy(logits.flatten(0, 1), shifted.flatten(), ignore_index=-100)
+
+    model.fused_linear_loss = plain_fused_loss
+    outputs = model(input_ids, labels=input_ids)
+    assert outputs.logits is None and calls == [(2, 12, model.config.hidden_size)]
+    torch.testing.assert_close(outputs.loss, expected)
+    assert model.eval()(input_ids, labels=input_ids).logits is not None and len(calls) == 1
+
+
+def test_mlp_class_follows_the_activation(make_model):
+    assert type(make_model().model.layers[0].mlp) is HFScratchSwiGLUMLP
+    assert type(make_model(hidden_act="gelu_pytorch_tanh").model.layers[0].mlp) is HFScratchGeGLUMLP
+    assert type(make_model(hidden_act="gelu").model.layers[0].mlp) is HFScratchMLP  # exact GELU: no hub kernel
+    assert type(make_model(mlp_type="plain").model.layers[0].mlp) is HFScratchMLP
+
+
+def test_kernels_hub_finds_the_declared_layers():
+    """With the `kernels` package, `kernelize` looks layers up by these names (absent here: the decorator is then
+    a no-op, which keeps the copied model code portable)."""
+    pytest.importorskip("kernels")
+    assert HFScratchRMSNorm.kernel_layer_name == "RMSNorm"
+    assert HFScratchSwiGLUMLP.kernel_layer_name == "SwiGLUMLP"
+    assert HFScratchGeGLUMLP.kernel_layer_name == "GeGLUMLP"
+
+
+def test_other_model_families_are_left_to_the_trainer(liger):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    llama = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, vocab_size=97))
+    assert apply_liger(llama) == []  # the Trainer's `use_liger_kernel` patches model types Liger knows
+    assert type(llama.model.norm).__name__ == "LlamaRMSNorm"
