@@ -30,7 +30,7 @@ STEPS: dict[str, Step] = {
     "tokenize": Step(
         "Step 1b: train a BPE tokenizer and pack the curated text into training blocks", "hfscratch.tokenization.cli"
     ),
-    "pretrain": Step("Step 3: pretrain with Trainer + accelerate + DeepSpeed ZeRO", "hfscratch.training.pretrain"),
+    "pretrain": Step("Step 3: pretrain with Trainer + accelerate + DeepSpeed ZeRO", "hfscratch.training.cli"),
     "evaluate": Step(
         "Step 4: evaluate with lm-eval (ARC, HellaSwag, MMLU, TruthfulQA), perplexity and open-ended metrics",
         "hfscratch.evaluation.cli",

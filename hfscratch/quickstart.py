@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hfscratch.plan import GPUName, PlanArguments, format_table, make_plan, render_plan
 from hfscratch.core.recipes import RecipeError, parse_recipe, read_recipe
+from hfscratch.plan import GPUName, PlanArguments, format_table, make_plan, render_plan
 
 EVAL_DATA_ENV = "HFSCRATCH_EVAL_DATA"
 SAMPLE_PROMPTS = ("The Python standard library", "To install the package, run", "This module provides")
@@ -40,7 +40,11 @@ class QuickstartArguments:
         },
     )
     minutes: float = field(
-        default=10.0, metadata={"help": "Wall-clock budget of the whole run; pretraining stops early to keep it."}
+        default=10.0,
+        metadata={
+            "help": "Wall-clock budget of the whole run: the steps after pretraining are reserved, and pretraining "
+            "lays its learning-rate schedule over the time left (it ends early, its decay completed, to keep it)."
+        },
     )
     fresh: bool = field(default=False, metadata={"help": "Delete the run folder and start over."})
     # The recipes each step runs: change these (or the files) to do it for real.
@@ -78,7 +82,7 @@ class Quickstart:
 
     args: QuickstartArguments
     out: Path
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=time.monotonic)
     results: list[StepResult] = field(default_factory=list)
 
     @property
@@ -89,22 +93,26 @@ class Quickstart:
     def model_dir(self) -> Path:
         return self.out / "pretrain"
 
-    def step(self, name: str, done: Path, run: Callable[[], str]) -> StepResult:
-        """Run a step unless `done` (the file it writes last) exists; either way say what it produced."""
-        if done.exists():
+    def step(
+        self, name: str, done: Path, run: Callable[[], str], complete: Callable[[Path], bool] = Path.exists
+    ) -> StepResult:
+        """Run a step unless `done` (the file it writes last) is `complete`; either way say what it produced."""
+        if complete(done):
             print(f"\n[{name}] already complete ({done}), reused", flush=True)
             result = StepResult(name, 0.0, f"reused {done.parent}", reused=True)
         else:
             print(f"\n[{name}] running", flush=True)
-            start = time.perf_counter()
+            start = time.monotonic()
             summary = run()
-            result = StepResult(name, time.perf_counter() - start, summary)
+            result = StepResult(name, time.monotonic() - start, summary)
             print(f"[{name}] done in {result.seconds:.1f} s: {summary}", flush=True)
         self.results.append(result)
         return result
 
-    def seconds_left(self) -> float:
-        return self.args.minutes * 60 - (time.perf_counter() - self.started)
+    @property
+    def deadline(self) -> float:
+        """When the whole run must end (`time.monotonic()`)."""
+        return self.started + self.args.minutes * 60
 
 
 # -- The steps --------------------------------------------------------------------------------------------
@@ -136,16 +144,65 @@ def tokenize(run: Quickstart) -> str:
     )
 
 
-# Kept back from pretraining for evaluation, the card and samples (measured: about a minute on 2 cores).
-RESERVED_AFTER_PRETRAINING_S = 75.0
+# What the steps after pretraining cost, in validation blocks (pretraining measures how long one takes to score, at
+# the machine's current load): evaluation scores the held-out tokens about 6 times over (perplexity in windows
+# that overlap by half, the domain benchmark's 4 choices per passage), a benchmark item about 1.5 blocks (4
+# choices of ~100 tokens); loading lm-eval and the model, the card, the samples and the report take about as long
+# as scoring 400 blocks. Measured on the CI machine (2 cores), quiet and loaded: see the README's quickstart.
+EVALUATION_PASSES = 6.0
+BLOCKS_PER_BENCHMARK_ITEM = 1.5
+FIXED_BLOCKS = 400.0
+MMLU_SUBJECTS = 57  # lm-eval's mmlu group: `limit` items from each
+BEFORE_FIRST_VALIDATION_S = 60.0  # the estimate until pretraining's first validation has been timed
+
+
+def after_pretraining_estimate(run: Quickstart) -> Callable[[float | None], float]:
+    """Seconds the steps after pretraining will take (evaluate, model card, samples, report), as a function of the
+    seconds one validation block takes to score: what the pretraining's time budget keeps free."""
+    from hfscratch.tokenization.artifacts import TokenizeStats
+
+    held_out = TokenizeStats.read(run.tokenized).validation["blocks"]
+    blocks = FIXED_BLOCKS + EVALUATION_PASSES * held_out + BLOCKS_PER_BENCHMARK_ITEM * benchmark_items(run)
+    return lambda seconds_per_block: (
+        BEFORE_FIRST_VALIDATION_S if seconds_per_block is None else blocks * seconds_per_block
+    )
+
+
+def benchmark_items(run: Quickstart) -> int:
+    """Items the evaluate step will score on the standard benchmarks (0 when it skips them)."""
+    from hfscratch.evaluation import EvaluateArguments
+    from hfscratch.evaluation.harness import PRESETS
+
+    recipe = read_recipe(run.args.evaluate_recipe, EvaluateArguments)
+    if not benchmarks_reachable(run):
+        return 0
+    tasks = [name for name, _ in PRESETS[recipe["preset"]].tasks] if recipe.get("preset") else []
+    tasks += recipe.get("tasks", [])
+    limit = run.args.eval_limit if run.args.eval_limit is not None else recipe.get("limit") or 100
+    return int(limit * sum(MMLU_SUBJECTS if task == "mmlu" else 1 for task in tasks))
+
+
+def benchmarks_reachable(run: Quickstart) -> bool:
+    return bool(run.args.eval_data) or hub_reachable()
+
+
+def pretrain_complete(run_info: Path) -> bool:
+    """Pretraining finished: its run_info.json reads (through the dataclass it was written from)."""
+    from hfscratch.core.artifacts import ArtifactError
+    from hfscratch.training.run_info import RunInfo
+
+    try:
+        return RunInfo.read_or_none(run_info.parent) is not None
+    except ArtifactError as exc:
+        raise RecipeError(f"{exc}; rerun with --fresh") from None
 
 
 def pretrain(run: Quickstart) -> str:
     import torch
 
     from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
-    from hfscratch.training.callbacks import WallClockBudget
-    from hfscratch.training.pretrain import build_trainer, train
+    from hfscratch.training.budget import TimeBudget
+    from hfscratch.training.run_log import library_messages_to
 
     argv = [run.args.pretrain_recipe, "--data_dir", str(run.tokenized), "--output_dir", str(run.model_dir)]
     if run.args.train_tokens:
@@ -156,17 +213,20 @@ def pretrain(run: Quickstart) -> str:
     model_args, data_args, args = parse_recipe(
         [ModelArguments, DataArguments, PretrainingArguments], argv, prog="hfscratch quickstart (pretrain)"
     )
-    trainer = build_trainer(model_args, data_args, args)
-    budget = WallClockBudget(max(run.seconds_left() - RESERVED_AFTER_PRETRAINING_S, 30.0))
-    trainer.add_callback(budget)
+    library_messages_to(run.model_dir / "pretrain.log")
+    from hfscratch.training.pretrain import build_trainer, train
+
+    budget = TimeBudget(run.deadline, closing=after_pretraining_estimate(run))
+    trainer = build_trainer(model_args, data_args, args, callbacks=[budget])
     if train(trainer, data_args.data_dir) != 0:
         raise RecipeError(f"pretraining stopped by the stability guard; see {run.model_dir}")
     losses = [row["eval_loss"] for row in trainer.state.log_history if "eval_loss" in row]
-    cut = f", stopped by the {run.args.minutes:g}-minute budget" if budget.cut_short else ""
+    cut = f" (of {trainer.state.max_steps}: the {run.args.minutes:g}-minute budget)" if budget.cut_short else ""
     curve = f"validation loss {losses[0]:.2f} -> {losses[-1]:.2f} nats/token" if losses else "no validation loss"
+    kept = budget.closing(budget.seconds_per_block)
     return (
         f"{trainer.state.global_step} steps, {trainer.state.num_input_tokens_seen:,} tokens{cut}; {curve}; "
-        f"{run.model_dir / 'loss_curve.png'}"
+        f"{kept:.0f} s kept for the steps after it; {run.model_dir / 'loss_curve.png'}"
     )
 
 
@@ -179,7 +239,7 @@ def evaluate(run: Quickstart) -> str:
     recipe |= {"perplexity_data": str(run.tokenized), "domain_data": str(run.tokenized), "output_dir": None}
     if run.args.eval_limit is not None:
         recipe["limit"] = run.args.eval_limit
-    if not run.args.eval_data and not hub_reachable():
+    if not benchmarks_reachable(run):
         recipe |= {"preset": None, "tasks": []}
         print(
             f"[evaluate] ARC/HellaSwag/MMLU/TruthfulQA skipped: the Hub is not reachable; give --eval_data DIR "
@@ -275,7 +335,7 @@ def write_report(run: Quickstart) -> Path:
     lines = [
         "# hfscratch quickstart",
         "",
-        f"Run folder `{run.out}`, total {time.perf_counter() - run.started:.0f} s.",
+        f"Run folder `{run.out}`, total {time.monotonic() - run.started:.0f} s.",
         "",
     ]
     lines += [
@@ -345,12 +405,12 @@ def run_quickstart(args: QuickstartArguments) -> Path:
     run.step("plan", out / "plan.json", lambda: plan_both(run))
     run.step("curate", out / "curate" / "stats.json", lambda: curate(run))
     run.step("tokenize", run.tokenized / "stats.json", lambda: tokenize(run))
-    run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run))
+    run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run), complete=pretrain_complete)
     run.step("evaluate", run.model_dir / "evaluation" / "scores.json", lambda: evaluate(run))
     run.step("model card", run.model_dir / "README.md", lambda: model_card(run))
     run.step("samples", out / "samples.md", lambda: samples(run))
     report = write_report(run)
-    print(f"\nDone in {time.perf_counter() - run.started:.0f} s. Report: {report}\nNext:")
+    print(f"\nDone in {time.monotonic() - run.started:.0f} s. Report: {report}\nNext:")
     print("\n".join(f"  {command}" for command in next_commands(run)))
     return out
 

@@ -1,5 +1,6 @@
-"""`hfscratch quickstart` end to end on a reduced budget: every artifact exists and is valid, a complete run is
-reused, and a run killed mid-pretraining resumes from its checkpoint and completes."""
+"""`hfscratch quickstart` end to end on a short time budget: it ends within 5% of its minutes, its pretraining
+schedule completed, every artifact exists and is valid, a complete run is reused, and a run killed mid-pretraining
+resumes from its checkpoint and completes."""
 
 import json
 import os
@@ -19,8 +20,11 @@ STEPS = ["plan", "curate", "tokenize", "pretrain", "evaluate", "model card", "sa
 SMALL = ["--train_tokens", "49152", "--pretrain_args", "--save_steps 8 --eval_steps 8 --logging_steps 4"]
 
 
-def quickstart(out: Path, *args: str, **popen) -> subprocess.Popen:
-    command = [str(HFSCRATCH), "quickstart", "--out", str(out), *SMALL, *args]
+MINUTES = 3  # at the machine's load: curate, tokenize and evaluate leave about a minute of pretraining
+
+
+def quickstart(out: Path, *args: str, budget: list[str] = SMALL, **popen) -> subprocess.Popen:
+    command = [str(HFSCRATCH), "quickstart", "--out", str(out), *budget, *args]
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
@@ -49,9 +53,13 @@ def load_in_fresh_process(model_dir: Path, tmp_path: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_quickstart_end_to_end_then_reused(tmp_path, shared_data):
+def test_quickstart_end_to_end_within_its_minutes_then_reused(tmp_path, shared_data):
     out = tmp_path / "qs"
-    output = finish(quickstart(out, "--eval_data", str(shared_data / "benchmarks"), "--eval_limit", "20"))
+    started = time.monotonic()
+    benchmarks = ["--eval_data", str(shared_data / "benchmarks"), "--eval_limit", "20"]
+    output = finish(quickstart(out, *benchmarks, budget=["--minutes", str(MINUTES)]))
+    wall = time.monotonic() - started
+    assert wall == pytest.approx(MINUTES * 60, rel=0.05), f"{wall:.0f} s for a {MINUTES}-minute budget"
 
     plan = json.loads((out / "plan.json").read_text())
     assert plan["target"]["params"] == 1e9 and 1e5 < plan["quickstart"]["params"] < 1e8
@@ -61,7 +69,12 @@ def test_quickstart_end_to_end_then_reused(tmp_path, shared_data):
 
     model_dir = out / "pretrain"
     state = json.loads((model_dir / "trainer_state.json").read_text())
-    assert state["global_step"] == 24 and (model_dir / "loss_curve.png").is_file()
+    assert 0 < state["global_step"] < state["max_steps"] and (model_dir / "loss_curve.png").is_file()  # cut short
+    rates = [row["learning_rate"] for row in state["log_history"] if "learning_rate" in row]
+    peak = json.loads((model_dir / "run_info.json").read_text())["training_args"]["learning_rate"]
+    assert rates[-1] == pytest.approx(0.1 * peak, rel=0.02)  # the schedule's end: cosine decay to 10%, completed
+    validated = [row["step"] for row in state["log_history"] if "eval_loss" in row]
+    assert validated[0] == 0 and validated[-1] == state["global_step"]  # validated at the start and at the end
     loaded = load_in_fresh_process(model_dir, tmp_path)
     assert loaded["class"] == "HFScratchForCausalLM" and loaded["logits"][-1] == state_vocab(model_dir)
 
@@ -112,3 +125,14 @@ def test_quickstart_killed_mid_pretraining_resumes(tmp_path):
     assert "resuming from" in output and "checkpoint-" in output
     state = json.loads((out / "pretrain" / "trainer_state.json").read_text())
     assert state["global_step"] == 24 and (out / "report.md").is_file()
+
+
+def test_pretraining_is_complete_only_with_a_run_info_that_reads(tmp_path):
+    from hfscratch.core.recipes import RecipeError
+    from hfscratch.quickstart import pretrain_complete
+
+    path = tmp_path / "run_info.json"
+    assert not pretrain_complete(path)
+    path.write_text('{"max_steps": 600}')  # an older or foreign file is not a finished run of this kit
+    with pytest.raises(RecipeError, match="run_info.json: schema_version None.*rerun with --fresh"):
+        pretrain_complete(path)

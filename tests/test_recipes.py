@@ -113,6 +113,13 @@ def test_bad_command_lines(argv, expected):
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("value, expected", [("-1e-3", -1e-3), ("-2", -2.0), ("-.5", -0.5), ("-3.0E+2", -300.0)])
+def test_negative_numbers_are_option_values(value, expected):
+    # argparse's own pattern knows no exponent: "-1e-3" was read as an option ("expected one argument").
+    _, run = parse_recipe([Model, Run], ["--output_dir", "o", "--learning_rate", value], prog="t")
+    assert run.learning_rate == expected
+
+
 def test_recipe_satisfies_required_fields(tmp_path):
     (run,) = parse_recipe([Run], [write(tmp_path, "output_dir: from-recipe\n")], prog="t")
     assert run.output_dir == "from-recipe"

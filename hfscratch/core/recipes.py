@@ -74,8 +74,13 @@ class RecipeParser(HfArgumentParser):
     step's folder of `hfscratch/recipes/` is searched, named by `step` (default: the last word of `prog`).
     """
 
+    # argparse reads a word that starts with "-" as an option unless it looks like a negative number, and its
+    # pattern for that knows no exponents: `--learning_rate -1e-3` would be "expected one argument".
+    NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
+
     def __init__(self, dataclass_types: Any, step: str | None = None, **kwargs: Any) -> None:
         super().__init__(dataclass_types, **kwargs)
+        self._negative_number_matcher = self.NEGATIVE_NUMBER
         step = step or (self.prog.split()[-1] if self.prog.startswith("hfscratch ") else None)
         self.step = RECIPE_FOLDERS.get(step, step)
 

@@ -74,6 +74,18 @@ class PretrainingArguments(TrainingArguments):
     report_to: None | str | list[str] = field(
         default="tensorboard", metadata={"help": "Loggers: tensorboard, wandb, mlflow, ... or none."}
     )
+    eval_on_start: bool = field(
+        default=True,
+        metadata={"help": "Validate before the first step of a fresh run (not on resume): the curve's start."},
+    )
+    logging_first_step: bool = field(default=True, metadata={"help": "Log the first step's loss too."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Start over: delete the previous run in output_dir (checkpoints included) instead of resuming "
+            "it or leaving a finished one as it is."
+        },
+    )
 
     matrix_optimizer: Literal["adamw", "muon"] = field(
         default="adamw",
@@ -121,7 +133,9 @@ class PretrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         super().__post_init__()
+        self.eval_on_start = self.eval_on_start and self.eval_strategy != "no"  # nothing to validate on otherwise
         if self.train_tokens is not None and self.global_batch_tokens is None:
             raise ValueError("key 'train_tokens' needs 'global_batch_tokens' to turn tokens into steps")
         if self.matrix_optimizer == "muon" and self.deepspeed:
@@ -141,3 +155,42 @@ class PretrainingArguments(TrainingArguments):
             raise ValueError(f"key 'eval_harness_steps' must be at least 1, got {self.eval_harness_steps}")
         if self.max_bad_steps < 1:
             raise ValueError(f"key 'max_bad_steps' must be at least 1, got {self.max_bad_steps}")
+
+
+# Numeric keys whose value must lie in a range: (lowest, lowest allowed?, highest, highest allowed?); None: open.
+RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
+    "learning_rate": (0, False, None, False),
+    "weight_decay": (0, True, None, False),
+    "adam_beta1": (0, True, 1, False),
+    "adam_beta2": (0, True, 1, False),
+    "adam_epsilon": (0, False, None, False),
+    "max_grad_norm": (0, True, None, False),
+    "warmup_steps": (0, True, None, False),
+    "per_device_train_batch_size": (1, True, None, False),
+    "per_device_eval_batch_size": (1, True, None, False),
+    "global_batch_tokens": (1, True, None, False),
+    "train_tokens": (1, True, None, False),
+    "batch_ramp_tokens": (0, True, None, False),
+}
+
+
+def check_ranges(args: PretrainingArguments) -> None:
+    """A value out of its range is a `ValueError` naming the key (the recipe parser makes it a one-line error),
+    raised when the arguments are parsed: before any data or model is loaded."""
+    for key, (low, low_ok, high, high_ok) in RANGES.items():
+        value = getattr(args, key)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        too_low = low is not None and (value < low or (value == low and not low_ok))
+        too_high = high is not None and (value > high or (value == high and not high_ok))
+        if too_low or too_high:
+            raise ValueError(f"key {key!r} must be {describe_range(low, low_ok, high, high_ok)}, got {value}")
+
+
+def describe_range(low: float | None, low_ok: bool, high: float | None, high_ok: bool) -> str:
+    """(0, False, None, False) -> 'a number above 0'; (0, True, 1, False) -> 'a number in [0, 1)'."""
+    if low is not None and high is not None:
+        return f"a number in {'[' if low_ok else '('}{low}, {high}{']' if high_ok else ')'}"
+    if low is not None:
+        return f"a number of at least {low}" if low_ok else f"a number above {low}"
+    return f"a number of at most {high}" if high_ok else f"a number below {high}"

@@ -1,4 +1,5 @@
-"""Trainer callbacks of a pretraining run: throughput and MFU, the stability guard, the loss-curve plot."""
+"""Trainer callbacks of a pretraining run: throughput and MFU, the stability guard, the last step's log, the
+loss-curve plot."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class ThroughputMeter(TrainerCallback):
     MFU = FLOPs per token (6N plus attention, from the model) x tokens/s per device / device peak.
     """
 
-    def __init__(self, flops_per_token: float, peak_flops: float | None, world_size: int):
+    def __init__(self, flops_per_token: float | None, peak_flops: float | None, world_size: int):
         self.flops_per_token = flops_per_token
         self.peak_flops = peak_flops
         self.world_size = world_size
@@ -64,7 +65,7 @@ class ThroughputMeter(TrainerCallback):
             return {}
         per_device = tokens / seconds / self.world_size
         metrics = {"tokens_per_second": tokens / seconds, "tokens_per_second_per_device": per_device}
-        if self.peak_flops:
+        if self.peak_flops and self.flops_per_token:
             metrics["mfu"] = self.flops_per_token * per_device / self.peak_flops
         return metrics
 
@@ -189,6 +190,15 @@ class WallClockBudget(TrainerCallback):
             self.cut_short = state.global_step < state.max_steps
             control.should_training_stop = True
             control.should_save = args.save_strategy != "no"  # a resumable checkpoint at the stopping point
+
+
+class LogLastStep(TrainerCallback):
+    """Logs the last step of a run whatever `logging_steps` is, so the loss curve and the summary reach the end
+    (a run shorter than `logging_steps` would otherwise log no training loss at all)."""
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        if state.global_step >= state.max_steps:
+            control.should_log = True
 
 
 class LossCurvePlot(TrainerCallback):

@@ -1,20 +1,22 @@
-"""Step 3 entry point: build the model, read the packed blocks, train with `PretrainTrainer`.
+"""Step 3, the library: build the model, read the packed blocks, train with `PretrainTrainer`.
 
     accelerate launch --config_file recipes/accelerate/zero2.yaml -m hfscratch.training.pretrain RECIPE.yaml
     hfscratch pretrain RECIPE.yaml [--key value ...]          # one device
 
-The output folder is an ordinary Hugging Face model folder (config, model.safetensors, model code, tokenizer)
-with `checkpoint-N/` folders, `loss_curve.png`, TensorBoard logs and `run_info.json` (how it was run).
+Both run `hfscratch.training.cli` (parse, call, print), which composes this module with callbacks of higher
+layers (the in-training lm-eval harness). The output folder is an ordinary Hugging Face model folder (config,
+model.safetensors, model code, tokenizer) with `checkpoint-N/` folders, `loss_curve.png`, TensorBoard logs,
+`pretrain.log` (library messages) and `run_info.json` (how it was run; written last).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
 import os
 import platform
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,17 +30,19 @@ from transformers import (
     DataCollatorForLanguageModeling,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    TrainerCallback,
     set_seed,
 )
 
-from hfscratch.core.recipes import RecipeError, parse_recipe
+from hfscratch.core.recipes import RecipeError
+from hfscratch.models.kernels import apply_liger
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hfscratch.training.batching import BatchRamp, gradient_accumulation_steps
-from hfscratch.training.callbacks import LossCurvePlot, StabilityGuard, ThroughputMeter, device_peak_flops
+from hfscratch.training.budget import TimeBudget
+from hfscratch.training.callbacks import LogLastStep, LossCurvePlot, StabilityGuard, ThroughputMeter, device_peak_flops
 from hfscratch.training.checkpoints import resolve_resume
+from hfscratch.training.run_info import RECORDED_TRAINING_ARGS, RunInfo
 from hfscratch.training.trainer import PretrainTrainer
-
-DESCRIPTION = "Step 3: pretrain a model on packed blocks with Trainer + accelerate + DeepSpeed ZeRO."
 
 
 def load_data(data: DataArguments) -> tuple[PreTrainedTokenizerBase, DatasetDict]:
@@ -143,14 +147,14 @@ def init_distributed(args: PretrainingArguments) -> None:
         deepspeed.init_distributed(dist_backend="gloo" if args.use_cpu else "nccl")
 
 
-def flops_per_token(model: PreTrainedModel, seq_len: int) -> float:
-    """Training FLOPs per token: the model's own count (6N plus attention), else 6N (a model from elsewhere)."""
-    if hasattr(model, "flops_per_token"):
-        return model.flops_per_token(seq_len)
-    return 6 * model.num_parameters(exclude_embeddings=True)
-
-
-def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: PretrainingArguments) -> PretrainTrainer:
+def build_trainer(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    args: PretrainingArguments,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> PretrainTrainer:
+    """The Trainer of a pretraining run; `callbacks` come from the caller (e.g. a `TimeBudget`, the lm-eval
+    harness of `hfscratch.evaluation`), after the run's own and before the last-step log and the plot."""
     tokenizer, blocks = load_data(data_args)
     seq_len = len(blocks["train"][0]["input_ids"])
     args = fit_to_launch(args, seq_len)
@@ -162,24 +166,16 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Pr
         )
     set_seed(args.seed)  # the weights' initialisation, before the Trainer seeds the data order
     model = build_model(model_args, tokenizer, seq_len)
-    callbacks = [
-        ThroughputMeter(
-            model.flops_per_token(seq_len) if hasattr(model, "flops_per_token") else 6 * model.num_parameters(),
-            device_peak_flops(args.peak_tflops_per_device),
-            args.world_size,
-        ),
+    if args.use_liger_kernel:  # Liger knows no `hfscratch` model type: the Trainer alone would patch nothing
+        apply_liger(model, args.liger_kernel_config)
+    run_callbacks = [
+        ThroughputMeter(None, device_peak_flops(args.peak_tflops_per_device), args.world_size),
         StabilityGuard(args.loss_spike_factor, args.max_bad_steps, can_skip=not args.deepspeed),
+        *callbacks,
+        LogLastStep(),
         LossCurvePlot(),
     ]
-    if args.eval_harness_tasks:  # downstream evals in the loop (imports lm-eval only when asked for)
-        from hfscratch.evaluation.callback import EvalHarnessCallback
-
-        callbacks.append(
-            EvalHarnessCallback(
-                args.eval_harness_tasks, args.eval_harness_steps, args.eval_harness_limit, args.eval_harness_data_dir
-            )
-        )
-    return PretrainTrainer(
+    trainer = PretrainTrainer(
         model=model,
         args=args,
         train_dataset=blocks["train"],
@@ -187,9 +183,11 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, args: Pr
         # Causal LM labels are the inputs (the model shifts them); pad ids in a last partial block become -100.
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=run_callbacks,
         batch_ramp=batch_ramp(args, seq_len),
     )
+    trainer.callback(ThroughputMeter).flops_per_token = trainer.flops_per_token(seq_len)
+    return trainer
 
 
 def device_name() -> str:
@@ -203,60 +201,61 @@ def device_name() -> str:
     return f"CPU ({names[0] if names else platform.processor() or 'unknown'}, {torch.get_num_threads()} threads)"
 
 
-RECORDED_TRAINING_ARGS = (
-    "learning_rate",
-    "lr_scheduler_type",
-    "lr_scheduler_kwargs",
-    "warmup_steps",
-    "weight_decay",
-    "adam_beta1",
-    "adam_beta2",
-    "max_grad_norm",
-    "matrix_optimizer",
-    "bf16",
-    "fp16",
-    "seed",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "global_batch_tokens",
-    "train_tokens",
-)
-
-
-def run_info(trainer: PretrainTrainer, data_dir: str | None, runtime_s: float) -> dict:
-    """How the run was parallelised, as it actually ran (a misconfigured launch can exit 0 doing less), and
-    where its data came from: `data_dir`'s stats.json leads on to the curated corpus (the model card's lineage)."""
+def run_info(trainer: PretrainTrainer, data_dir: str | None, runtime_s: float) -> RunInfo:
+    """The run as it actually ran, from the Trainer: world size, engine, parameters (sharded or not), steps."""
     args, model = trainer.args, trainer.model
     # Under ZeRO-3 a parameter outside forward is an empty placeholder; its shard on this rank is `ds_tensor`.
     local = sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in model.parameters())
     total = sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for p in model.parameters())
     zero_stage = trainer.accelerator.state.deepspeed_plugin.zero_stage if trainer.is_deepspeed_enabled else None
-    return {
-        "world_size": args.world_size,
-        "distributed_type": str(trainer.accelerator.distributed_type.value),
-        "deepspeed": trainer.is_deepspeed_enabled,
-        "zero_stage": zero_stage,
-        "gradient_accumulation_steps": args.gradient_accumulation_steps,
-        "parameters": total,
-        "parameters_on_rank0": local,
-        "max_steps": trainer.state.max_steps,
-        # The optimisation as run, in plain JSON (training_args.bin is a pickle: nothing should need to load it).
-        "training_args": {key: getattr(args, key) for key in RECORDED_TRAINING_ARGS},
-        "train_tokens": trainer.state.num_input_tokens_seen or None,
-        "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
-        "device": device_name(),
-        "num_devices": args.world_size,
-        "train_runtime_s": round(runtime_s, 1),
-        # Device-hours of this invocation (a resumed run counts only its own part): what plan's energy model prices.
-        "device_hours": round(runtime_s * args.world_size / 3600, 4),
-    }
+    budget = trainer.callback(TimeBudget)
+    return RunInfo(
+        world_size=args.world_size,
+        distributed_type=str(trainer.accelerator.distributed_type.value),
+        deepspeed=trainer.is_deepspeed_enabled,
+        zero_stage=zero_stage,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        parameters=total,
+        parameters_on_rank0=local,
+        max_steps=trainer.state.max_steps,
+        global_step=trainer.state.global_step,
+        stopped_by="time budget" if budget is not None and budget.cut_short else "max_steps",
+        training_args={key: getattr(args, key) for key in RECORDED_TRAINING_ARGS},
+        train_tokens=trainer.state.num_input_tokens_seen or None,
+        data_dir=str(Path(data_dir).resolve()) if data_dir else None,
+        device=device_name(),
+        num_devices=args.world_size,
+        train_runtime_s=round(runtime_s, 1),
+        device_hours=round(runtime_s * args.world_size / 3600, 4),
+    )
+
+
+def start_over(output_dir: str | Path) -> None:
+    """`overwrite_output_dir`: delete the previous run in `output_dir`, its completion marker first (a crash
+    half-way leaves a folder that no longer claims to hold a finished run). A folder that holds no pretraining
+    run is left alone: the Trainer writes over what it writes."""
+    folder = Path(output_dir)
+    if not any(folder.glob("checkpoint-*")) and not (folder / "trainer_state.json").exists():
+        RunInfo.path(folder).unlink(missing_ok=True)
+        return
+    RunInfo.path(folder).unlink(missing_ok=True)
+    shutil.rmtree(folder)
 
 
 def train(trainer: PretrainTrainer, data_dir: str | None = None) -> int:
-    """Train (resuming if asked), save the final model, and tell how it went; 1 if the guard stopped it."""
+    """Train (resuming if asked), save the final model, and tell how it went; 1 if the guard stopped it.
+
+    run_info.json is written last, and only when the run ended well: its presence means the run finished."""
     args = trainer.args
+    if args.overwrite_output_dir:
+        if trainer.is_world_process_zero():
+            start_over(args.output_dir)
+        trainer.accelerator.wait_for_everyone()
+    resume = None if args.overwrite_output_dir else resolve_resume(args.resume_from_checkpoint, args.output_dir)
+    # A validation before the first step gives the loss curve its start; a resumed run has it in its history.
+    args.eval_on_start = args.eval_on_start and args.eval_strategy != "no" and resume is None
     try:
-        result = trainer.train(resume_from_checkpoint=resolve_resume(args.resume_from_checkpoint, args.output_dir))
+        result = trainer.train(resume_from_checkpoint=resume)
         guard = trainer.callback(StabilityGuard)
         if guard.failure is None:
             trainer.save_model()  # under ZeRO-3, gathers the 16-bit weights into one model.safetensors
@@ -264,9 +263,8 @@ def train(trainer: PretrainTrainer, data_dir: str | None = None) -> int:
         trainer.save_state()  # trainer_state.json: the log history, beside the model
         if trainer.is_world_process_zero():
             trainer.save_metrics("train", metrics)
-            Path(args.output_dir, "run_info.json").write_text(
-                json.dumps(run_info(trainer, data_dir, result.metrics["train_runtime"]), indent=2)
-            )
+            if guard.failure is None:
+                run_info(trainer, data_dir, result.metrics["train_runtime"]).write(args.output_dir)
     finally:
         if dist.is_initialized():
             dist.barrier()  # no rank leaves while another still saves; without it exits abort about 1 in 3
@@ -281,16 +279,7 @@ def train(trainer: PretrainTrainer, data_dir: str | None = None) -> int:
     return 0
 
 
-def main(argv: Sequence[str]) -> int:
-    model_args, data_args, args = parse_recipe(
-        [ModelArguments, DataArguments, PretrainingArguments], argv, prog="hfscratch pretrain", description=DESCRIPTION
-    )
-    return train(build_trainer(model_args, data_args, args), data_args.data_dir)
+if __name__ == "__main__":  # `accelerate launch -m hfscratch.training.pretrain RECIPE.yaml`: the CLI's own code
+    from hfscratch.training.cli import run_as_script
 
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except RecipeError as exc:  # under `accelerate launch` there is no CLI to print it
-        print(f"hfscratch pretrain: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_as_script(sys.argv[1:])

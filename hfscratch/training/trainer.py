@@ -4,7 +4,10 @@
   optionally Muon on the hidden matrices (`matrix_optimizer: muon`);
 - each micro-batch's loss handed to the `StabilityGuard` callback, which may skip the optimizer step;
 - the batch-size ramp, by trimming the micro-batches of a step before the Trainer counts their tokens;
-- throughput/MFU and validation perplexity added to the logs every logger (TensorBoard, ...) receives.
+- a `TimeBudget` callback, when given, drives the learning-rate schedule by elapsed time as well as steps;
+- a run resumed from its final checkpoint trains nothing (the Trainer would train one step more);
+- throughput/MFU, validation perplexity and any callback's `pop_metrics()` (e.g. in-training lm-eval scores)
+  added to the logs every logger (TensorBoard, ...) receives.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 from transformers import Trainer, TrainerCallback
 
+from hfscratch.core.recipes import RecipeError
 from hfscratch.training.batching import BatchRamp
+from hfscratch.training.budget import TimeBudget
 from hfscratch.training.callbacks import StabilityGuard, ThroughputMeter
 from hfscratch.training.optim import MuonWithAdamW, decay_parameter_names
 
@@ -39,6 +45,40 @@ class PretrainTrainer(Trainer):
             model if model is not None else self.model, args.learning_rate, args.weight_decay, betas, args.adam_epsilon
         )
         return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> LRScheduler:
+        created = self.lr_scheduler is None
+        scheduler = super().create_scheduler(num_training_steps, optimizer)
+        budget = self.callback(TimeBudget)
+        if created and budget is not None:
+            if not isinstance(scheduler, LambdaLR):
+                raise RecipeError(
+                    f"key 'lr_scheduler_type': {self.args.lr_scheduler_type} cannot follow a time budget "
+                    "(a step-function schedule such as cosine_with_min_lr or linear can)"
+                )
+            scheduler.lr_lambdas = [budget.follow(f, num_training_steps) for f in scheduler.lr_lambdas]
+        return scheduler
+
+    def _run_epoch(self, *args: Any, **kwargs: Any) -> Any:
+        # The Trainer checks max_steps only after a step (DefaultFlowCallback.on_step_end), so a run resumed from
+        # its final checkpoint would train one step past max_steps, and each rerun one more.
+        if self.state.global_step >= self.state.max_steps:
+            self.control.should_training_stop = True
+            return None
+        return super()._run_epoch(*args, **kwargs)
+
+    def flops_per_token(self, seq_len: int) -> float:
+        """Training FLOPs per token: the model's own count (6N plus attention, as `plan` counts it), else the
+        Trainer's (6 x the non-embedding parameters, for a model from elsewhere). MFU and `total_flos` use it."""
+        if hasattr(self.model, "flops_per_token"):
+            return self.model.flops_per_token(seq_len)
+        return super().floating_point_ops({"input_ids": torch.empty(1, seq_len)}) / seq_len
+
+    def floating_point_ops(self, inputs: dict[str, Any]) -> int:
+        ids = inputs.get(getattr(self.model, "main_input_name", "input_ids"))
+        if ids is None or not hasattr(self.model, "flops_per_token"):
+            return super().floating_point_ops(inputs)
+        return int(self.flops_per_token(ids.shape[-1]) * ids.numel())
 
     def callback(self, kind: type[TrainerCallback]) -> Any:
         """The callback of type `kind` (looked up each time: resuming replaces stateful callbacks)."""
@@ -65,10 +105,7 @@ class PretrainTrainer(Trainer):
             logs.update(meter.measure(self.state.num_input_tokens_seen))
         if "eval_loss" in logs:
             logs["eval_perplexity"] = math.exp(logs["eval_loss"])
-        if getattr(self.args, "eval_harness_tasks", None):  # in-training lm-eval scores go to every logger too
-            from hfscratch.evaluation.callback import EvalHarnessCallback
-
-            harness = self.callback(EvalHarnessCallback)
-            if harness is not None:
-                logs.update(harness.pop_metrics())
+        for callback in self.callback_handler.callbacks:  # metrics a callback measured between two logs
+            if hasattr(callback, "pop_metrics"):
+                logs.update(callback.pop_metrics())
         super().log(logs, start_time)

@@ -1,0 +1,109 @@
+"""Time-bound pretraining: a wall-clock deadline that both the learning-rate schedule and the stop follow.
+
+A run that must end by a deadline (the quickstart's `--minutes`) cannot know in advance how many steps will fit:
+the machine may be shared, and its speed changes during the run. Measuring the first steps and fixing max_steps
+from them misjudges the rest whenever the load changes, and the run then stops mid-schedule or ends early. So the
+schedule is driven by progress, the larger of the two fractions
+
+    steps done / max_steps        and        time used / time available,
+
+fed to the recipe's own scheduler as a (fractional) step: the warmup and the cosine decay to its floor keep their
+shape, laid over whichever limit binds first, and a run cut short by the clock ends its decay at the deadline
+instead of being stopped in the middle of it. A run without a deadline is untouched, and so resumes bitwise
+exactly; a time-bound one is not reproducible step for step, by nature.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+ScheduleFunction = Callable[[float], float]
+# Seconds the caller needs after training (evaluation, ...), given the seconds one validation block took to score
+# in the run's latest validation (None before the first): the estimate follows the machine's load.
+ClosingEstimate = Callable[[float | None], float]
+
+
+class TimeBudget(TrainerCallback):
+    """Ends training by `deadline` (a `time.monotonic()` value) with the learning-rate schedule completed.
+
+    `PretrainTrainer` hands its scheduler's functions to `follow`. When the step about to run is the last that
+    fits, the schedule gives it its end value and the callback stops the run after it, with the same log,
+    validation and checkpoint an ordinary last step gets. The time after the last step is kept free: a closing
+    validation (as long as the latest one took) and `closing`, what the caller needs after training. `cut_short`
+    says whether the clock, not max_steps, ended the run.
+    """
+
+    def __init__(self, deadline: float, closing: ClosingEstimate | None = None):
+        self.deadline = deadline
+        self.closing = closing
+        self.start: float | None = None
+        self.start_progress = 0.0  # a resumed run continues the schedule from its step
+        self.step_seconds = 0.0  # running mean of one optimizer step
+        self.validation_seconds = 0.0  # the latest validation's duration: the closing one needs as long
+        self.seconds_per_block: float | None = None  # of the latest validation
+        self.last_step = math.inf  # set once the schedule has given a step its end value
+        self.cut_short = False
+        self._step_began = 0.0
+
+    # -- the schedule --------------------------------------------------------------------------------------
+
+    def progress(self, step: int, max_steps: int) -> float:
+        """Fraction of the schedule reached at the start of optimizer step `step` (0-based), which is about to
+        run. The step after which no other fits before the deadline is given the schedule's end (progress 1)."""
+        by_steps = step / max_steps
+        if self.start is None:
+            return min(1.0, by_steps)
+        now, end = time.monotonic(), self.end_of_training()
+        if step > 0 and self.last_step == math.inf and now + 2 * self.step_seconds > end:
+            self.last_step = step + 1  # this one fits (or must run anyway: it has begun), the next would not
+        if step + 1 >= self.last_step:
+            return 1.0
+        used = (now - self.start) / (end - self.start) if end > self.start else 1.0
+        by_time = self.start_progress + (1 - self.start_progress) * used
+        return min(1.0, max(by_steps, by_time))
+
+    def follow(self, schedule: ScheduleFunction, max_steps: int) -> Callable[[int], float]:
+        """`schedule` (a LambdaLR function of the step) driven by `progress` instead of the step alone."""
+        return lambda step: schedule(self.progress(step, max_steps) * max_steps)
+
+    # -- the clock ------------------------------------------------------------------------------------------
+
+    def end_of_training(self) -> float:
+        """When the last step must end: the deadline, less one more validation (as long as the latest took) and
+        what the caller needs after training."""
+        closing = self.closing(self.seconds_per_block) if self.closing else 0.0
+        return self.deadline - self.validation_seconds - closing
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        self.start = time.monotonic()
+        self.start_progress = min(1.0, state.global_step / state.max_steps) if state.max_steps else 0.0
+
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        self._step_began = time.monotonic()
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        metrics = kwargs.get("metrics") or {}
+        if metrics.get("eval_runtime") and metrics.get("eval_samples_per_second"):
+            self.validation_seconds = metrics["eval_runtime"]
+            self.seconds_per_block = 1 / metrics["eval_samples_per_second"]
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        now = time.monotonic()
+        seconds = now - self._step_began
+        self.step_seconds = seconds if not self.step_seconds else 0.8 * self.step_seconds + 0.2 * seconds
+        # The step the schedule gave its end value is the last (a slow one overruns by itself, no more).
+        if state.global_step >= self.last_step and state.global_step < state.max_steps:
+            self.cut_short = True
+            end_training(args, control)
+
+
+def end_training(args: TrainingArguments, control: TrainerControl) -> None:
+    """Make this step the last, with what the Trainer gives a last step: a log, a validation and a checkpoint."""
+    control.should_training_stop = True
+    control.should_log = True
+    control.should_evaluate = args.eval_strategy != "no"
+    control.should_save = args.save_strategy != "no"  # a resumable checkpoint at the stopping point
