@@ -1,11 +1,16 @@
 """HFScratch against transformers' own Llama and GPT-2 at identical dimensions, in one run.
 
     HF_HUB_OFFLINE=1 python benchmarks/model_throughput.py [--hidden-size 256 --layers 4 --heads 4 --vocab 8192 ...]
+    HF_HUB_OFFLINE=1 python benchmarks/model_throughput.py --compile --hidden-size 192 --vocab 4096   # tiny-cpu
 
 Rows: training step (forward, backward, AdamW) in fp32 and under bf16 autocast, forward only, and `generate()` at
 batch 1 with the KV cache. Ours and the peer run back to back in every sample after a warmup, so a noisy machine
 slows both alike; the speeds are medians over samples, and the ratios (above 1: we are faster) are the median of
 the per-sample ratios and the ratio of the best samples, the least disturbed ones.
+
+`--compile` measures the fp32 training step of ours and `LlamaForCausalLM`, each eager and under
+`torch.compile(fullgraph=True)`, the four in turn within every sample, and prints the four speeds with the ratios
+ours/Llama in each mode and compiled/eager for each model (goals: compiled >= 1.3x eager, ours >= 1.0x Llama).
 """
 
 import argparse
@@ -94,6 +99,56 @@ def generate(prompt: torch.Tensor, new_tokens: int) -> Callable[[PreTrainedModel
     return generate_tokens
 
 
+def interleaved_speeds(runs: dict[str, Callable[[], None]], tokens: int, samples: int) -> dict[str, list[float]]:
+    """Tokens/s of every run in every sample, after one warmup each; the order rotates from sample to sample so
+    that no run is always the one after (or before) a disturbance."""
+    for run in runs.values():
+        run()
+    speeds: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for sample in range(samples):
+        shift = sample % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            runs[name]()
+            speeds[name].append(tokens / (time.perf_counter() - start))
+    return speeds
+
+
+def compile_comparison(args: argparse.Namespace, batch: torch.Tensor) -> None:
+    """Ours and Llama, eager and compiled, on the fp32 training step: one table, ratios per sample."""
+    ours, llama = build_pairs(args)["llama"]
+    models = {"ours": ours, "llama": llama}
+    runs: dict[str, Callable[[], None]] = {}
+    for name, model in models.items():
+        optimizers = {model: torch.optim.AdamW(model.parameters(), lr=1e-4)}
+        eager_step = train_step(batch, autocast=False, optimizers=optimizers)
+        compiled = torch.compile(model, fullgraph=True)
+        optimizers[compiled] = optimizers[model]  # the compiled module trains the same parameters
+        compiled_step = train_step(batch, autocast=False, optimizers=optimizers)
+        runs[f"{name} eager"] = lambda step=eager_step, model=model: step(model)
+        runs[f"{name} compiled"] = lambda step=compiled_step, compiled=compiled: step(compiled)
+    start = time.perf_counter()
+    for name in ("ours compiled", "llama compiled"):
+        runs[name]()  # compilation, before the warmup
+    compile_seconds = time.perf_counter() - start
+    speeds = interleaved_speeds(runs, batch.numel(), args.samples)
+
+    def ratio(mine: str, theirs: str) -> str:
+        per_sample = statistics.median(a / b for a, b in zip(speeds[mine], speeds[theirs]))
+        return f"{per_sample:.2f}x (best {max(speeds[mine]) / max(speeds[theirs]):.2f}x)"
+
+    print(f"compilation of both models: {compile_seconds:.0f} s\n")
+    print("| run | train fp32 tok/s (median) | best |\n|---|---:|---:|")
+    for name, values in speeds.items():
+        print(f"| {name} | {statistics.median(values):,.0f} | {max(values):,.0f} |")
+    print()
+    print(f"ours / Llama, eager:    {ratio('ours eager', 'llama eager')}")
+    print(f"ours / Llama, compiled: {ratio('ours compiled', 'llama compiled')}")
+    print(f"ours compiled / eager:  {ratio('ours compiled', 'ours eager')}   (goal >= 1.3x)")
+    print(f"Llama compiled / eager: {ratio('llama compiled', 'llama eager')}")
+
+
 def compare(
     ours: PreTrainedModel, peer: PreTrainedModel, run: Callable[[PreTrainedModel], None], tokens: int, samples: int
 ) -> tuple[float, float, float, float]:
@@ -129,11 +184,22 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--samples", type=int, default=7, help="measurements per model and row (median taken)")
     parser.add_argument("--attn-implementation", default="sdpa", choices=["sdpa", "eager"])
+    parser.add_argument(
+        "--compile", action="store_true", help="ours vs Llama, eager and torch.compile'd, on the training step"
+    )
     args = parser.parse_args()
 
     torch.manual_seed(0)
     batch = torch.randint(0, args.vocab, (args.batch_size, args.seq_len))
     prompt = torch.randint(0, args.vocab, (1, args.prompt_len))
+    if args.compile:
+        print(
+            f"hidden {args.hidden_size}, {args.layers} layers, {args.heads} heads, vocab {args.vocab}, "
+            f"batch {args.batch_size}x{args.seq_len}, {args.attn_implementation}, {torch.get_num_threads()} threads, "
+            f"torch {torch.__version__}, median of {args.samples} rotating samples"
+        )
+        compile_comparison(args, batch)
+        return
     pairs = build_pairs(args)
     optimizers = {model: torch.optim.AdamW(model.parameters(), lr=1e-4) for pair in pairs.values() for model in pair}
     rows = {
