@@ -13,6 +13,9 @@ from typing import Any
 from hfscratch.evaluation.scores import PerplexityScore, Scores, TaskScore
 
 LM_EVAL_URL = "https://github.com/EleutherAI/lm-evaluation-harness"
+# TruthfulQA's MC1 and MC2 are both lm-eval's "acc" on one dataset and split, so the model-index (which groups
+# results by dataset) would show two "acc" values side by side: it names them mc1 and mc2, as the leaderboard does.
+MODEL_INDEX_METRICS = {"truthfulqa_mc1": "mc1", "truthfulqa_mc2": "mc2"}
 METRIC_NAMES = {
     "acc": "accuracy",
     "acc_norm": "normalized accuracy",
@@ -226,9 +229,9 @@ def _task_result(t: TaskScore, source: str) -> Any:
         dataset_split=t.split,
         # A --limit run scored a subset: say so, it is not comparable with a full-split score.
         dataset_args={"num_few_shot": t.num_fewshot, **({"limit": t.limit} if t.limit is not None else {})},
-        metric_type=t.metric,
+        metric_type=MODEL_INDEX_METRICS.get(t.task, t.metric),
         metric_value=score_value(t.score),
-        metric_name=METRIC_NAMES.get(t.metric, t.metric),
+        metric_name=METRIC_NAMES.get(MODEL_INDEX_METRICS.get(t.task, t.metric), t.metric),
         source_name=f"{source} (lm-eval {t.lm_eval_version}, {t.date[:10]})",
         source_url=LM_EVAL_URL,
     )

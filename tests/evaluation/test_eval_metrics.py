@@ -163,6 +163,7 @@ def test_model_index_follows_the_open_llm_leaderboard_shape(tmp_path) -> None:
     assert (arc.dataset_type, arc.dataset_config, arc.dataset_split) == ("allenai/ai2_arc", "ARC-Challenge", "test")
     assert arc.dataset_name == "ARC (Challenge) (25-Shot)" and arc.dataset_args == {"num_few_shot": 25}
     assert (arc.metric_type, arc.metric_value) == ("acc_norm", 27.65)
+    assert results[1].metric_type == "mc2"  # as the leaderboard names it: MC1 and MC2 are both lm-eval's acc
     assert [r.metric_type for r in results[2:]] == ["perplexity", "bits_per_byte"]
     block = yaml.safe_load(model_index_yaml(SCORES, "tiny"))["model-index"][0]
     assert block["name"] == "tiny" and len(block["results"]) == 3  # perplexity and bits/byte share a dataset
