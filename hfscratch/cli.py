@@ -8,6 +8,7 @@ Thin on purpose: it names the steps and imports one only when it runs, and the p
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -118,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"hfscratch {name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hfscratch plan ... | head`: the reader has gone, which is not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
