@@ -69,3 +69,18 @@ def test_static_cache_generation_compiles_and_matches(make_model, input_ids, pos
     )
     assert torch.equal(compiled, expected)
     assert getattr(model, "_compiled_call", None) is not None  # the forward that generate() compiled and used
+
+
+def test_growing_batch_compiles_a_bounded_number_of_times(make_model):
+    """The batch-size ramp trains on 1, 2, ... rows: after the first change of batch size dynamo makes that
+    dimension dynamic (batch 1 is its own specialisation), so a ramp costs at most three compilations, not one per
+    step. A CompileCounter backend counts them without inductor's code generation."""
+    from torch._dynamo.testing import CompileCounter
+
+    model = make_model().train()
+    counter = CompileCounter()
+    compiled = torch.compile(model, backend=counter, fullgraph=True)
+    for rows in range(1, 9):
+        batch = torch.randint(1, 97, (rows, 16))
+        compiled(batch, labels=batch).loss.backward()
+    assert 1 <= counter.frame_count <= 3, counter.frame_count

@@ -61,6 +61,11 @@ def make_norm(config: HFScratchConfig, size: int) -> nn.Module:
     return NORM_CLASSES[config.norm_type](size, eps=config.norm_eps)
 
 
+def make_dropout(p: float) -> nn.Module:
+    # Dropout with p=0 still copies its input in training (a clone under torch.compile): none at all instead.
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
 class HFScratchSinusoidalEmbedding(nn.Module):
     """Vaswani et al. 2017: PE(p, 2i) = sin(p / 10000^(2i/C)), PE(p, 2i+1) = cos(p / 10000^(2i/C)).
 
@@ -335,7 +340,7 @@ class HFScratchDecoderLayer(GradientCheckpointingLayer):
         self.mlp = make_mlp(config)
         self.input_layernorm = make_norm(config, config.hidden_size)
         self.post_attention_layernorm = make_norm(config, config.hidden_size)
-        self.residual_dropout = nn.Dropout(config.residual_dropout)
+        self.residual_dropout = make_dropout(config.residual_dropout)
 
     def residual(self, sublayer: Callable, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self.pre_norm:
@@ -427,7 +432,7 @@ class HFScratchModel(HFScratchPreTrainedModel):
             self.position_bias = HFScratchAlibiBias(config)
         else:
             self.position_bias = HFScratchRelativePositionBias(config)
-        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.embedding_dropout = make_dropout(config.embedding_dropout)
         self.layers = nn.ModuleList(
             [HFScratchDecoderLayer(config, layer_idx) for layer_idx in range(config.num_hidden_layers)]
         )
