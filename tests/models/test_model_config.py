@@ -81,3 +81,16 @@ def test_save_and_reload_through_auto_config(tmp_path):
 def test_auto_classes_know_the_model_type():
     model = AutoModelForCausalLM.from_config(HFScratchConfig.from_preset("llama", size="tiny", vocab_size=100))
     assert type(model) is HFScratchForCausalLM
+
+
+def test_pipeline_plan_where_positions_enter_inside_the_layers():
+    """Llama's pipeline plan (embedding, layers, norm): true for RoPE, ALiBi and relative positions, computed next
+    to the layers; learned and sinusoidal ones are added between the embedding and the first layer."""
+    assert HFScratchForCausalLM._pp_plan == {"lm_head": (["hidden_states"], ["logits"])}
+    for preset in ("llama", "bloom", "t5"):
+        assert HFScratchConfig.from_preset(preset).base_model_pp_plan["layers"] == (
+            ["hidden_states", "attention_mask"],
+            ["hidden_states"],
+        )
+    for preset in ("gpt2", "vaswani"):
+        assert HFScratchConfig.from_preset(preset).base_model_pp_plan is None
