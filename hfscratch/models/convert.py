@@ -20,6 +20,8 @@ LLAMA_LAYOUT = {
     "qk_norm": False,
     "embedding_dropout": 0.0,
     "residual_dropout": 0.0,
+    "sliding_window": None,  # Llama attends to every earlier token
+    "logit_softcap": None,  # and its logits are the head's output as is
 }
 
 # HFScratch field -> LlamaConfig field, for what both configurations express.

@@ -41,6 +41,8 @@ NOT_LLAMA = {
     "qk_norm": True,
     "embedding_dropout": 0.1,
     "residual_dropout": 0.1,
+    "sliding_window": 8,
+    "logit_softcap": 30.0,
 }
 
 
