@@ -66,8 +66,8 @@ def test_liger_refuses_other_layouts_naming_the_field(make_model, fields, messag
 
 
 def test_fused_loss_hook_replaces_logits_in_training(make_model, input_ids):
-    """A fused loss set on the model is used in training (no logits are made) and not in evaluation. Checked with
-    the same loss computed in plain torch, which Liger's kernels chunk on a GPU."""
+    """A fused loss set on the model is used in training (no logits are made), in evaluation only when asked.
+    Checked with the same loss in plain torch, which Liger's kernels compute in chunks on a GPU."""
     model = make_model().train()
     expected = model(input_ids, labels=input_ids).loss
     calls = []
@@ -83,6 +83,10 @@ def test_fused_loss_hook_replaces_logits_in_training(make_model, input_ids):
     assert outputs.logits is None and calls == [(2, 12, model.config.hidden_size)]
     torch.testing.assert_close(outputs.loss, expected)
     assert model.eval()(input_ids, labels=input_ids).logits is not None and len(calls) == 1
+    # the Trainer's evaluation under use_liger_kernel asks for the loss alone
+    evaluated = model(input_ids, labels=input_ids, skip_logits=True)
+    assert evaluated.logits is None and len(calls) == 2
+    torch.testing.assert_close(evaluated.loss, expected)
 
 
 def test_mlp_class_follows_the_activation(make_model):

@@ -536,7 +536,8 @@ class HFScratchForCausalLM(HFScratchPreTrainedModel, GenerationMixin):
     _pp_plan = {"lm_head": (["hidden_states"], ["logits"])}
     # A loss computed from the last hidden states and the head's weight without materialising the (B, T, vocab)
     # logits, set by a training wrapper (hfscratch.models.kernels.apply_liger); None: logits, then the loss.
-    # Called as fused_linear_loss(hidden_states, lm_head_weight, labels, **loss_kwargs) in training only.
+    # Called as fused_linear_loss(hidden_states, lm_head_weight, labels, **loss_kwargs) in training, or when the
+    # caller passes skip_logits=True (the Trainer's evaluation with `use_liger_kernel`).
     fused_linear_loss: Callable | None = None
 
     def __init__(self, config: HFScratchConfig):
@@ -571,6 +572,8 @@ class HFScratchForCausalLM(HFScratchPreTrainedModel, GenerationMixin):
         logits_to_keep: int | torch.Tensor = 0,
         **kwargs: Unpack[TransformersKwargs],
     ) -> CausalLMOutputWithPast:
+        # the loss alone, from `fused_linear_loss`: by default in training; the Trainer's evaluation asks for it too
+        skip_logits = kwargs.pop("skip_logits", None)
         outputs: BaseModelOutputWithPast = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
@@ -581,7 +584,9 @@ class HFScratchForCausalLM(HFScratchPreTrainedModel, GenerationMixin):
             **kwargs,
         )
         hidden_states = slice_logits_to_keep(outputs.last_hidden_state, logits_to_keep)
-        if labels is not None and self.training and self.fused_linear_loss is not None:
+        if skip_logits is None:
+            skip_logits = self.training
+        if labels is not None and skip_logits and self.fused_linear_loss is not None:
             loss = self.fused_linear_loss(hidden_states, self.lm_head.weight, labels, **kwargs)
             return CausalLMOutputWithPast(loss=loss, cache=outputs.cache, hidden_states=outputs.hidden_states)
         logits = self.lm_head(hidden_states)  # (B, T, vocab)
