@@ -112,14 +112,14 @@ def from_dict(dtype: type[T], data: dict[str, Any], where: str = "") -> T:
     fields = {f.name: f for f in dataclasses.fields(dtype) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ValueError(f"unknown key {where}{unknown[0]!r} (expected one of {', '.join(sorted(fields))})")
+        raise ValueError(f"unknown key '{where}{unknown[0]}' (expected one of {', '.join(sorted(fields))})")
     missing = [
         name
         for name, f in fields.items()
         if name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
-        raise ValueError(f"missing key {where}{missing[0]!r}")
+        raise ValueError(f"missing key '{where}{missing[0]}'")
     values = {name: _build(hints[name], value, f"{where}{name}.") for name, value in data.items()}
     return dtype(**values)
 

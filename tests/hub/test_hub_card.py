@@ -167,7 +167,7 @@ def test_bad_files_are_one_line_errors(model_dir, tmp_path):
     scores = json.loads((model_dir / "evaluation" / "scores.json").read_text())
     del scores["tasks"]["hellaswag"]["metric"]
     (model_dir / "evaluation" / "scores.json").write_text(json.dumps(scores))
-    with pytest.raises(RecipeError, match=r"scores.json: missing key tasks.hellaswag.'metric'"):
+    with pytest.raises(RecipeError, match=r"scores.json: missing key 'tasks.hellaswag.metric'"):
         render_card(gather_lineage(model_dir))
     (model_dir / "evaluation" / "scores.json").write_text(json.dumps({"model": "tiny", "results": []}))
     with pytest.raises(RecipeError, match=r"scores.json: schema_version None, this hfscratch reads 2"):
