@@ -126,28 +126,28 @@ def data_lineage(lineage: Lineage) -> dict[str, Any]:
     out: dict[str, Any] = {"recorded": tok is not None, "curation_recorded": cur is not None}
     if tok is None:
         return out
-    tokenizer = tok.get("tokenizer", {})
+    tokenizer = tok.tokenizer
     out["tokenizer"] = f"{tokenizer.get('type', NOT_RECORDED)}, {count(tokenizer.get('vocab_size'))} tokens"
-    out["block_size"] = count(tok.get("block_size"))
-    train, valid = tok.get("train", {}), tok.get("validation", {})
+    out["block_size"] = count(tok.block_size)
+    train, valid = tok.train, tok.validation
     out["train_tokens"] = count(train.get("tokens"))
     out["validation_tokens"] = count(valid.get("tokens"))
     out["documents"] = f"{count(train.get('documents'))} train, {count(valid.get('documents'))} validation"
-    curated_sources = (cur or {}).get("sources", {})
+    curated_sources = cur.sources if cur else {}
     out["sources"] = [
         {
             "tag": tag,
-            "type": curated_sources.get(tag, {}).get("type", NOT_RECORDED),
-            "read": count(curated_sources.get(tag, {}).get("documents_read")),
+            "type": curated_sources[tag].type if tag in curated_sources else NOT_RECORDED,
+            "read": count(curated_sources[tag].documents_read if tag in curated_sources else None),
             "kept": count(s.get("documents")),
             "tokens": count(s.get("tokens")),
             "chars_per_token": number(s.get("characters_per_token"), 3),
             "weight": number(s.get("weight"), 3),
             "share": share(s.get("realised_share"), 1.0),
         }
-        for tag, s in tok.get("sources", {}).items()
+        for tag, s in tok.sources.items()
     ]
-    decon = tok.get("decontamination")
+    decon = tok.decontamination
     if decon:
         out["decontamination"] = {
             "action": decon.get("action", NOT_RECORDED),
@@ -165,37 +165,29 @@ def data_lineage(lineage: Lineage) -> dict[str, Any]:
         }
     if cur is None:
         return out
-    funnel = cur.get("funnel", [])
+    funnel = cur.funnel
     out["funnel"] = [
         {
-            "step": row.get("step", NOT_RECORDED),
-            "docs_in": count(row.get("docs_in")),
-            "docs_out": count(row.get("docs_out")),
-            "removed": count((row.get("docs_in") or 0) - (row.get("docs_out") or 0)),
+            "step": row.step,
+            "docs_in": count(row.docs_in),
+            "docs_out": count(row.docs_out),
+            "removed": count(row.docs_in - row.docs_out),
             "reasons": ", ".join(
                 f"{reason.replace('_', ' ')} {n:,}"
-                for reason, n in sorted(row.get("removal_reasons", {}).items(), key=lambda kv: -kv[1])[:3]
+                for reason, n in sorted(row.removal_reasons.items(), key=lambda kv: -kv[1])[:3]
             ),
         }
         for row in funnel
     ]
     if funnel:
-        out["funnel_total"] = (
-            f"{count(funnel[0].get('docs_in'))} documents read, {count(funnel[-1].get('docs_out'))} kept"
-        )
+        out["funnel_total"] = f"{count(funnel[0].docs_in)} documents read, {count(funnel[-1].docs_out)} kept"
     # De-duplication steps are the funnel rows datatrove's dedup stages wrote ("Exact dedup", "MinHash near-dedup").
     out["dedup"] = [
-        {"step": row["step"], "removed": count(row.get("docs_in", 0) - row.get("docs_out", 0))}
-        for row in funnel
-        if "dedup" in row.get("step", "").lower()
+        {"step": row.step, "removed": count(row.docs_in - row.docs_out)} for row in funnel if "dedup" in row.step.lower()
     ]
-    pii = cur.get("pii_redacted")
-    out["pii"] = (
-        ", ".join(f"{kind} {n:,}" for kind, n in sorted(pii.items(), key=lambda kv: -kv[1])) or "none found"
-        if isinstance(pii, dict)
-        else NOT_RECORDED
-    )
-    out["skipped"] = ", ".join(f"{k} {v:,}" for k, v in (cur.get("skipped_records") or {}).items()) or "none"
+    pii = cur.pii_redacted
+    out["pii"] = ", ".join(f"{kind} {n:,}" for kind, n in sorted(pii.items(), key=lambda kv: -kv[1])) or "none found"
+    out["skipped"] = ", ".join(f"{k} {v:,}" for k, v in cur.skipped_records.items()) or "none"
     return out
 
 
@@ -203,7 +195,8 @@ def data_lineage(lineage: Lineage) -> dict[str, Any]:
 
 
 def training(lineage: Lineage) -> dict[str, Any]:
-    info, state, results = lineage.run_info or {}, lineage.trainer_state or {}, lineage.results or {}
+    info = lineage.run_info.to_dict() if lineage.run_info else {}
+    state, results = lineage.trainer_state or {}, lineage.results or {}
     history = lineage.log_history
     train_logs = [row for row in history if "loss" in row]
     eval_logs = [row for row in history if "eval_loss" in row]
@@ -211,7 +204,7 @@ def training(lineage: Lineage) -> dict[str, Any]:
     world = info.get("world_size")
     accum = info.get("gradient_accumulation_steps") or args.get("gradient_accumulation_steps")
     micro = args.get("per_device_train_batch_size") or state.get("train_batch_size")
-    block = (lineage.tokenize_stats or {}).get("block_size")
+    block = lineage.tokenize_stats.block_size if lineage.tokenize_stats else None
     sequences = micro * accum * world if micro and accum and world else None
     if info.get("deepspeed"):
         parallel = f"DeepSpeed ZeRO-{info.get('zero_stage')}"
@@ -278,7 +271,8 @@ def training(lineage: Lineage) -> dict[str, Any]:
 def compute(lineage: Lineage, device_watts: float | None = None) -> dict[str, Any]:
     """Device-hours as measured, priced with plan's energy model (`hfscratch.core.hardware`): board power x hours
     x PUE, at its $/MWh; the board power of the GPU `hardware.match_gpu` finds in the device name."""
-    info, results = lineage.run_info or {}, lineage.results or {}
+    info = lineage.run_info.to_dict() if lineage.run_info else {}
+    results = lineage.results or {}
     device = info.get("device")
     hours, basis = info.get("device_hours"), "measured by pretrain as train runtime x devices"
     if hours is None and results.get("train_runtime") and info.get("world_size"):

@@ -89,15 +89,39 @@ def test_validation_catches_what_the_hub_would_reject(model_dir):
         validate_card("---\n- just\n- a list\n---\n# card\n")
 
 
+@pytest.mark.parametrize("artifact", ["run_info", "tokenize", "curate"])
+def test_a_renamed_key_in_a_step_artifact_is_an_error_not_a_gap(model_dir, tmp_path, artifact):
+    """Each step's artifact is read through its dataclass: a key renamed by a later version (or by hand) stops
+    the card with one line naming the file and the key, instead of a card that says "not recorded"."""
+    info = json.loads((model_dir / "run_info.json").read_text())
+    tokenize = json.loads(Path(info["data_dir"], "stats.json").read_text())
+    curate = json.loads(Path(tokenize["corpus"], "stats.json").read_text())
+    # Copies of the data's artifacts, so the shared fixture stays as it is.
+    (tmp_path / "data").mkdir()
+    (tmp_path / "corpus").mkdir()
+    files = {
+        "run_info": (model_dir / "run_info.json", info),
+        "tokenize": (tmp_path / "data" / "stats.json", tokenize | {"corpus": str(tmp_path / "corpus")}),
+        "curate": (tmp_path / "corpus" / "stats.json", curate),
+    }
+    for name, (path, data) in files.items():
+        if name == artifact:
+            key = next(k for k in data if k != "schema_version")
+            data = {(f"{k}_renamed" if k == key else k): v for k, v in data.items()}
+        path.write_text(json.dumps(data))
+    path = files[artifact][0]
+    with pytest.raises(RecipeError, match=rf"{path}: unknown key '{key}_renamed'"):
+        gather_lineage(model_dir, data_dir=tmp_path / "data")
+
+
 def test_missing_links_are_said_not_recorded(model_dir, tmp_path):
-    """An older run: run_info.json without data_dir, no evaluation; the card still renders and says so."""
+    """A model trained elsewhere (no run_info.json), never evaluated: the card still renders and says so."""
     info = json.loads((model_dir / "run_info.json").read_text())
     data_dir = Path(info["data_dir"])
-    for key in ("data_dir", "device", "device_hours", "train_tokens", "train_runtime_s", "num_devices"):
-        info.pop(key)
-    (model_dir / "run_info.json").write_text(json.dumps(info))
+    (model_dir / "run_info.json").unlink()
     (model_dir / "evaluation" / "scores.json").unlink()
     lineage = gather_lineage(model_dir)
+    assert any("run_info.json not found" in line for line in lineage.missing)
     assert any("no data_dir" in line for line in lineage.missing)
     card = render_card(lineage)
     validate_card(card)
