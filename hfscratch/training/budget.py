@@ -15,7 +15,9 @@ exactly; a time-bound one is not reproducible step for step, by nature.
 
 from __future__ import annotations
 
+import collections
 import math
+import statistics
 import time
 from collections.abc import Callable
 
@@ -25,6 +27,7 @@ ScheduleFunction = Callable[[float], float]
 # Seconds the caller needs after training (evaluation, ...), given the seconds one validation block took to score
 # in the run's latest validation (None before the first): the estimate follows the machine's load.
 ClosingEstimate = Callable[[float | None], float]
+RECENT_STEPS = 5  # the step time is the median of the last 5 steps
 
 
 class TimeBudget(TrainerCallback):
@@ -42,12 +45,15 @@ class TimeBudget(TrainerCallback):
         self.closing = closing
         self.start: float | None = None
         self.start_progress = 0.0  # a resumed run continues the schedule from its step
-        self.step_seconds = 0.0  # running mean of one optimizer step
+        self.step_seconds = 0.0  # one optimizer step, lately
+        self._recent: collections.deque[float] = collections.deque(maxlen=RECENT_STEPS)
         self.validation_seconds = 0.0  # the latest validation's duration: the closing one needs as long
         self.seconds_per_block: float | None = None  # of the latest validation
         self.last_step = math.inf  # set once the schedule has given a step its end value
         self.cut_short = False
         self._step_began = 0.0
+        self._step_seconds_then = 0.0  # step time near the latest validation (0: not measured yet)
+        self._steps_since_validation = 0
 
     # -- the schedule --------------------------------------------------------------------------------------
 
@@ -73,10 +79,13 @@ class TimeBudget(TrainerCallback):
     # -- the clock ------------------------------------------------------------------------------------------
 
     def end_of_training(self) -> float:
-        """When the last step must end: the deadline, less one more validation (as long as the latest took) and
-        what the caller needs after training."""
-        closing = self.closing(self.seconds_per_block) if self.closing else 0.0
-        return self.deadline - self.validation_seconds - closing
+        """When the last step must end: the deadline, less one more validation and what the caller needs after
+        training, both as the latest validation measured them, scaled by how much slower (or faster) the steps
+        have become since: the machine's load changes between validations."""
+        slowdown = self.step_seconds / self._step_seconds_then if self._step_seconds_then else 1.0
+        per_block = self.seconds_per_block * slowdown if self.seconds_per_block is not None else None
+        closing = self.closing(per_block) if self.closing else 0.0
+        return self.deadline - self.validation_seconds * slowdown - closing
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
         self.start = time.monotonic()
@@ -90,11 +99,15 @@ class TimeBudget(TrainerCallback):
         if metrics.get("eval_runtime") and metrics.get("eval_samples_per_second"):
             self.validation_seconds = metrics["eval_runtime"]
             self.seconds_per_block = 1 / metrics["eval_samples_per_second"]
+            self._step_seconds_then, self._steps_since_validation = 0.0, 0
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
         now = time.monotonic()
-        seconds = now - self._step_began
-        self.step_seconds = seconds if not self.step_seconds else 0.8 * self.step_seconds + 0.2 * seconds
+        self._recent.append(now - self._step_began)
+        self.step_seconds = statistics.median(self._recent)  # a first step's warm-up or one slow step is no trend
+        self._steps_since_validation += 1
+        if not self._step_seconds_then and self._steps_since_validation >= RECENT_STEPS:
+            self._step_seconds_then = self.step_seconds  # the step time that goes with the latest validation
         # The step the schedule gave its end value is the last (a slow one overruns by itself, no more).
         if state.global_step >= self.last_step and state.global_step < state.max_steps:
             self.cut_short = True

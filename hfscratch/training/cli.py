@@ -43,11 +43,13 @@ def main(argv: Sequence[str]) -> int:
     if finished is not None:
         print(f"hfscratch pretrain: {finished}")
         return 0
+    from hfscratch.training.pretrain import build_trainer, start_over, train
     from hfscratch.training.run_log import library_messages_to
 
     rank = int(os.environ.get("RANK", "0"))
+    if args.overwrite_output_dir and rank == 0:
+        start_over(args.output_dir)
     library_messages_to(Path(args.output_dir) / ("pretrain.log" if rank == 0 else f"pretrain-rank{rank}.log"))
-    from hfscratch.training.pretrain import build_trainer, train
 
     return train(build_trainer(model_args, data_args, args, callbacks=harness_callbacks(args)), data_args.data_dir)
 

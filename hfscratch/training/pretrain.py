@@ -232,14 +232,13 @@ def run_info(trainer: PretrainTrainer, data_dir: str | None, runtime_s: float) -
 
 def start_over(output_dir: str | Path) -> None:
     """`overwrite_output_dir`: delete the previous run in `output_dir`, its completion marker first (a crash
-    half-way leaves a folder that no longer claims to hold a finished run). A folder that holds no pretraining
-    run is left alone: the Trainer writes over what it writes."""
+    half-way leaves a folder that no longer claims to hold a finished run), before anything of the new run is
+    written there (the CLI calls it first, on rank 0). A folder that holds no pretraining run is left alone: the
+    Trainer writes over what it writes."""
     folder = Path(output_dir)
-    if not any(folder.glob("checkpoint-*")) and not (folder / "trainer_state.json").exists():
-        RunInfo.path(folder).unlink(missing_ok=True)
-        return
     RunInfo.path(folder).unlink(missing_ok=True)
-    shutil.rmtree(folder)
+    if any(folder.glob("checkpoint-*")) or (folder / "trainer_state.json").exists():
+        shutil.rmtree(folder)
 
 
 def train(trainer: PretrainTrainer, data_dir: str | None = None) -> int:
@@ -247,10 +246,6 @@ def train(trainer: PretrainTrainer, data_dir: str | None = None) -> int:
 
     run_info.json is written last, and only when the run ended well: its presence means the run finished."""
     args = trainer.args
-    if args.overwrite_output_dir:
-        if trainer.is_world_process_zero():
-            start_over(args.output_dir)
-        trainer.accelerator.wait_for_everyone()
     resume = None if args.overwrite_output_dir else resolve_resume(args.resume_from_checkpoint, args.output_dir)
     # A validation before the first step gives the loss curve its start; a resumed run has it in its history.
     args.eval_on_start = args.eval_on_start and args.eval_strategy != "no" and resume is None

@@ -83,6 +83,7 @@ def test_rerun_of_a_finished_run_changes_nothing_and_says_how_to_go_on(tmp_path,
     run([str(HFSCRATCH), "pretrain", str(recipe), "--overwrite_output_dir", "true"])  # starts over
     assert RunInfo.read(out).global_step == 4 and not (out / "checkpoint-6").exists()
     assert sorted(logged(out, "loss")) == [1, 2, 3, 4]
+    assert (out / "pretrain.log").read_text().count("Setting accelerator to CPU") == 1  # this run's log only
 
 
 def test_resuming_from_the_final_checkpoint_trains_no_step_past_max_steps(tmp_path, packed_corpus):
