@@ -10,6 +10,10 @@ never stops a run.
 What a source says about a document is kept as given: its id (as a string; a record without one is named
 `FILE/LINE`), and `metadata["file_path"]` relative to the source's folder, so the curated bytes do not depend
 on where the source or the output folder lie.
+
+Tasks split a file source by bytes (sharding.py): one large JSONL or Parquet file is read by every task, each
+reading the records that start in its byte range; gzip files, text files and WARCs go whole to one task each.
+A source flagged `html: true` holds HTML pages, extracted with Trafilatura exactly as WARC pages are.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
 from datatrove.utils.logging import logger
 
 from hfscratch.core.recipes import RecipeError
+from hfscratch.curation.sharding import Piece, lines_starting_in, plan_pieces, row_group_middles
 
 SOURCE_TYPES = ("text", "jsonl", "parquet", "warc", "wet", "hf", "python-docs")
 # Which files of a folder each type reads by default (fsspec globs have no {a,b} alternatives). Text
@@ -45,6 +50,7 @@ DEFAULT_GLOBS: dict[str, str | None] = {
     "warc": "**/*.warc.gz",
     "wet": "**/*.wet.gz",
 }
+HTML_TYPES = ("text", "jsonl", "parquet", "hf")
 
 
 @dataclass
@@ -62,6 +68,7 @@ class SourceSpec:
     config: str | None = None
     split: str = "train"
     limit: int = -1  # documents per task, -1 for all
+    html: bool = False  # the texts are HTML pages: extracted with Trafilatura, as WARC pages are
 
     @classmethod
     def from_recipe(cls, entry: Any, where: str) -> SourceSpec:
@@ -82,6 +89,12 @@ class SourceSpec:
                 raise RecipeError(f"{where}.path: {spec.path} does not exist")
         if spec.type == "hf" and not spec.dataset:
             raise RecipeError(f"{where}.dataset: an hf source needs a dataset (a Hub id or a local folder)")
+        if not isinstance(spec.html, bool):
+            raise RecipeError(f"{where}.html: expected true or false, got {spec.html!r}")
+        if spec.html and spec.type not in HTML_TYPES:
+            raise RecipeError(
+                f"{where}.html: only {', '.join(HTML_TYPES)} sources can hold HTML pages (warc always does)"
+            )
         if not isinstance(spec.weight, (int, float)) or spec.weight <= 0:
             raise RecipeError(f"{where}.weight: expected a positive number, got {spec.weight!r}")
         spec.tag = spec.tag or (Path(spec.path).stem if spec.path else spec.type)
@@ -133,23 +146,83 @@ class SourceReader(BaseReader):
 _UNREADABLE = (EOFError, OSError, zlib.error, gzip.BadGzipFile, UnicodeDecodeError, ValueError)
 
 
-class SkipUnreadableFiles(BaseDiskReader):
-    """Mixin for file readers: a zero-byte file is skipped as `skipped_empty_file`; a file that breaks off
-    (truncated gzip or WARC, corrupt bytes) keeps the documents read before the break, and the rest is skipped,
-    counted as `skipped_unreadable_file`. Each is named in a warning."""
+class ByteShardedReader(BaseDiskReader):
+    """A disk reader whose tasks split the source by bytes (sharding.py) instead of by files.
 
-    def read_file(self, filepath: str) -> DocumentsPipeline:
-        if self.data_folder.size(filepath) == 0:
-            skip(self, "empty_file", self.data_folder.resolve_paths(filepath))
+    A reader that can read part of a file says so in `splittable` and reads a `Piece` in `read_piece`; the
+    others read whole files with `read_file`, as datatrove's do. `limit` and `skip` count per task, and
+    `input_files` counts each file once (in the task that reads its start), as datatrove's readers do.
+    """
+
+    def splittable(self, filepath: str) -> bool:
+        return False
+
+    def split_size(self, filepath: str) -> int:
+        """The bytes of a file that its records lie in, which tasks divide between them."""
+        return self.data_folder.size(filepath)
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        paths = self.data_folder.list_files(recursive=self.recursive, glob_pattern=self.glob_pattern)
+        if not paths:
+            raise RuntimeError(f"No files found on {self.data_folder.path}!")
+        files = [(path, self.split_size(path), self.splittable(path)) for path in paths]
+        if rank == 0:
+            self.warn_unsplittable(files, world_size)
+        self._log_limit_scope(rank, world_size)
+        read = skipped = 0
+        for piece in plan_pieces(files, rank, world_size):
+            if self.limit != -1 and read >= self.limit:
+                break
+            if piece.start == 0:
+                self.stat_update("input_files")
+            logger.info(f"Reading {piece}")
+            in_piece = 0
+            for document in self.read_piece(piece):
+                if skipped < self.skip:
+                    skipped += 1
+                    continue
+                if self.limit != -1 and read >= self.limit:
+                    break
+                read += 1
+                in_piece += 1
+                self.update_doc_stats(document)
+                yield document
+            self.stat_update("documents", value=in_piece, unit="input_file")
+
+    def read_piece(self, piece: Piece) -> DocumentsPipeline:
+        yield from self.read_file(piece.path)
+
+    def warn_unsplittable(self, files: list[tuple[str, int, bool]], world_size: int) -> None:
+        """Name a whole file larger than a task's share: one task reads it, and the others may wait."""
+        share = sum(size for _, size, _ in files) / world_size
+        for path, size, splittable in files:
+            if not splittable and world_size > 1 and size > share:
+                logger.warning(
+                    f"{path}: {size:,} bytes, more than a task's share ({share:,.0f}), cannot be split "
+                    "(gzip cannot seek; a text file is one document): one task reads it whole. "
+                    "Decompress or split it to use every core."
+                )
+
+
+class SkipUnreadableFiles(ByteShardedReader):
+    """Mixin for file readers: a zero-byte file is skipped as `skipped_empty_file`; a file that breaks off
+    (truncated gzip or WARC, corrupt bytes) keeps the documents read before the break, and the rest of the
+    task's piece is skipped, counted as `skipped_unreadable_file`. Each is named in a warning."""
+
+    def read_piece(self, piece: Piece) -> DocumentsPipeline:
+        if piece.whole and self.data_folder.size(piece.path) == 0:
+            skip(self, "empty_file", self.data_folder.resolve_paths(piece.path))
             return
         try:
-            yield from super().read_file(filepath)
+            yield from super().read_piece(piece)
         except _UNREADABLE as exc:
             self.stat_update("skipped_unreadable_file")
-            logger.warning(f"{filepath}: unreadable after some records ({type(exc).__name__}: {exc}); skipped the rest")
+            logger.warning(f"{piece}: unreadable after some records ({type(exc).__name__}: {exc}); skipped the rest")
 
 
-class TextFileReader(BaseDiskReader):
+class TextFileReader(ByteShardedReader):
     """One document per text or Markdown file; the id is the path relative to the folder."""
 
     name = "📄 Text files"
@@ -180,21 +253,29 @@ class TextFileReader(BaseDiskReader):
         skip(self, reason, self.data_folder.resolve_paths(filepath))
 
 
-class JsonlLineReader(BaseDiskReader):
-    """JSON lines (optionally gzip-compressed). A line that is not JSON, or has no text, is skipped and
+class JsonlLineReader(ByteShardedReader):
+    """JSON lines, split between tasks by byte ranges; a gzip-compressed file (`.gz`, which cannot seek) is
+    read whole by one task. A line that is not JSON (invalid UTF-8 included), or has no text, is skipped and
     counted; datatrove's `JsonlReader` only logs those."""
 
     name = "🐿 Jsonl"
 
+    def splittable(self, filepath: str) -> bool:
+        return not filepath.endswith(".gz")
+
     def read_file(self, filepath: str) -> DocumentsPipeline:
+        yield from self.read_piece(Piece(filepath))
+
+    def read_piece(self, piece: Piece) -> DocumentsPipeline:
         import json
 
+        filepath = piece.path
         compression = "gzip" if filepath.endswith(".gz") else None
-        with self.data_folder.open(filepath, "rt", encoding="utf-8", compression=compression) as f:
-            for line_number, line in enumerate(f):
+        with self.data_folder.open(filepath, "rb", compression=compression) as f:
+            for line_number, line in lines_starting_in(f, piece.start, piece.end):
                 try:
                     record = json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, UnicodeDecodeError):
                     self.stat_update("skipped_invalid_json")
                     logger.warning(f"{filepath}:{line_number + 1}: not JSON, skipped")
                     continue
@@ -207,6 +288,53 @@ class JsonlLineReader(BaseDiskReader):
                     yield document
 
 
+class RowGroupParquetReader(ByteShardedReader, ParquetReader):
+    """Parquet, split between tasks by row groups: each task reads the row groups whose middle byte lies in
+    its byte range. A record's id in the file is its row number (a file written in one row group goes to one task:
+    write Parquet with several row groups, as datatrove's and pyarrow's writers do for large files)."""
+
+    def splittable(self, filepath: str) -> bool:
+        return True
+
+    def split_size(self, filepath: str) -> int:
+        """The file without its footer (row-group statistics of long texts can make it a large share)."""
+        import pyarrow.parquet as pq
+
+        size = self.data_folder.size(filepath)
+        try:
+            with self.data_folder.open(filepath, "rb") as f, pq.ParquetFile(f) as parquet:
+                return size - parquet.metadata.serialized_size - 8  # footer, its length and the magic bytes
+        except _UNREADABLE:  # pyarrow's errors are OSError or ValueError
+            return size  # read_piece names the file when it fails to open it
+
+    def read_file(self, filepath: str) -> DocumentsPipeline:
+        yield from self.read_piece(Piece(filepath))
+
+    def read_piece(self, piece: Piece) -> DocumentsPipeline:
+        import pyarrow.parquet as pq
+
+        columns = None if self.read_metadata else [self.text_key, self.id_key]
+        with self.data_folder.open(piece.path, "rb") as f, pq.ParquetFile(f) as parquet:
+            data_end = self.data_folder.size(piece.path) - parquet.metadata.serialized_size - 8
+            middles = row_group_middles(parquet.metadata, data_end)
+            first_rows = [0]
+            for i in range(parquet.metadata.num_row_groups):
+                first_rows.append(first_rows[-1] + parquet.metadata.row_group(i).num_rows)
+            for group, middle in enumerate(middles):
+                if not piece.whole and not piece.start <= middle < piece.end:
+                    continue
+                row = first_rows[group]
+                for batch in parquet.iter_batches(batch_size=self.batch_size, row_groups=[group], columns=columns):
+                    with self.track_time("batch"):
+                        documents = []
+                        for record in batch.to_pylist():
+                            document = self.get_document_from_dict(record, piece.path, row)
+                            row += 1
+                            if document:
+                                documents.append(document)
+                    yield from documents
+
+
 class SourceTextFileReader(SourceReader, TextFileReader):
     pass
 
@@ -215,7 +343,7 @@ class SafeJsonlReader(SourceReader, SkipUnreadableFiles, JsonlLineReader):
     pass
 
 
-class SafeParquetReader(SourceReader, SkipUnreadableFiles, ParquetReader):
+class SafeParquetReader(SourceReader, SkipUnreadableFiles, RowGroupParquetReader):
     pass
 
 
@@ -358,10 +486,11 @@ def reader_for(spec: SourceSpec, max_doc_bytes: int) -> PipelineStep:
 def reading_steps(specs: list[SourceSpec], max_doc_bytes: int) -> list[PipelineStep]:
     """Readers for every source, in one pipeline.
 
-    A datatrove reader passes the documents it receives through before its own, so readers chain. WARC
-    sources come first and are followed by the HTML extractor, so that only their pages are extracted;
-    every other source (WET text included) joins after it.
+    A datatrove reader passes the documents it receives through before its own, so readers chain. Sources of
+    HTML pages (WARC, and any flagged `html: true`) come first and are followed by the HTML extractor, so
+    that only their pages are extracted; every other source (WET text included) joins after it.
     """
-    html = [reader_for(s, max_doc_bytes) for s in specs if s.type == "warc"]
-    text = [reader_for(s, max_doc_bytes) for s in specs if s.type != "warc"]
+    holds_html = [s.type == "warc" or s.html for s in specs]
+    html = [reader_for(s, max_doc_bytes) for s, is_html in zip(specs, holds_html) if is_html]
+    text = [reader_for(s, max_doc_bytes) for s, is_html in zip(specs, holds_html) if not is_html]
     return html + ([Trafilatura(favour_precision=True, timeout=5.0)] if html else []) + text
