@@ -33,13 +33,17 @@ class CurateArguments:
     sources: list[dict] = field(
         default_factory=lambda: [{"type": "python-docs"}],
         metadata={
-            "help": "Sources (YAML list): {type: text|jsonl|parquet|warc|wet|hf|python-docs, path, tag, weight}."
+            "help": "Sources (YAML list): {type: text|jsonl|parquet|warc|wet|hf|python-docs, path, tag, weight}; "
+            "`html: true` extracts HTML pages with Trafilatura, as from WARC."
         },
     )
     output_format: Literal["jsonl", "parquet"] = field(default="jsonl", metadata={"help": "Curated shard format."})
     # Execution.
     executor: Literal["local", "slurm"] = field(default="local", metadata={"help": "datatrove executor."})
-    tasks: int = field(default=4, metadata={"help": "Tasks (shards) per stage; files are split between them."})
+    tasks: int = field(
+        default=4,
+        metadata={"help": "Tasks (shards) per stage; each source is split between them by bytes, large files too."},
+    )
     workers: int = field(default=-1, metadata={"help": "Tasks run at once (local: processes); -1 for all."})
     slurm_partition: str | None = field(default=None, metadata={"help": "Slurm partition (executor: slurm)."})
     slurm_time: str = field(default="12:00:00", metadata={"help": "Slurm time limit per task."})
