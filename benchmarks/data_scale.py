@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import threading
@@ -67,17 +68,26 @@ class PeakMemory:
 
 
 def run_measured(command: list[str], log: Path) -> dict:
-    """Run `nice -n 19 COMMAND`, its output to `log`; wall seconds, peak memory and the output's lines."""
+    """Run `nice -n 19 COMMAND`, its output to `log`: wall seconds, CPU seconds of the whole process tree (every
+    process is waited for by its parent, so its time reaches ours), and peak memory."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with log.open("w") as out:
         process = subprocess.Popen(["nice", "-n", "19", *command], stdout=out, stderr=subprocess.STDOUT)
         memory = PeakMemory(process.pid)
         code = process.wait()
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     memory.thread.join(timeout=1)
     if code != 0:
         sys.exit(f"data_scale: {' '.join(command)} failed with exit code {code}; see {log}")
-    return {"wall_s": wall, "peak_tree_mb": memory.tree_bytes / 1e6, "peak_process_mb": memory.process_bytes / 1e6}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_tree_mb": memory.tree_bytes / 1e6,
+        "peak_process_mb": memory.process_bytes / 1e6,
+    }
 
 
 def recipe_for(corpus: Path, output_dir: Path, target: Path) -> Path:
@@ -157,6 +167,7 @@ def measure(size_mb: float, work: Path, workers: int) -> dict:
     result["curated_mb"] = sum(f.stat().st_size for f in (curated / "documents").glob("*")) / 1e6
     cores = min(workers, os.cpu_count() or 1)
     result["curate"]["mb_s_per_core"] = manifest["mb"] / (result["curate"]["wall_s"] * cores)
+    result["curate"]["mb_per_cpu_s"] = manifest["mb"] / result["curate"]["cpu_s"]
     tokenize = [sys.executable, "-m", "hfscratch.cli", "tokenize", "--corpus", str(curated), "--out", str(tokenized)]
     tokenize += ["--num_proc", str(workers)]
     result["tokenize"] = run_measured(tokenize, work / f"tokenize-{size_mb:g}mb.log")
@@ -164,7 +175,8 @@ def measure(size_mb: float, work: Path, workers: int) -> dict:
 
     tokens = TokenizeStats.read(tokenized)
     total = tokens.train["tokens"] + tokens.validation["tokens"]
-    result["tokenize"] |= {"tokens": total, "tokens_per_s": total / result["tokenize"]["wall_s"]}
+    t = result["tokenize"]
+    t |= {"tokens": total, "tokens_per_s": total / t["wall_s"], "tokens_per_cpu_s": total / t["cpu_s"]}
     result["load_after"] = load()
     return result
 
@@ -174,19 +186,18 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
 
 
 def print_tables(results: list[dict]) -> None:
-    print(
-        "\n| corpus MB | docs | curated MB | curate s | end-to-end MB/s/core | curate peak RSS MB (tree / largest)"
-        " | tokenize s | tokens | tokens/s | tokenize peak RSS MB (tree / largest) | load before / after |"
-    )
-    print("|" + "---|" * 11)
+    header = ["corpus MB", "docs", "curated MB", "curate s", "end-to-end MB/s/core", "MB per CPU-s"]
+    header += ["curate peak RSS MB (tree / largest)", "tokenize s", "tokens", "tokens/s", "tokens per CPU-s"]
+    header += ["tokenize peak RSS MB (tree / largest)", "load before / after"]
+    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for r in results:
         c, t = r["curate"], r["tokenize"]
-        print(
-            f"| {r['corpus_mb']:.0f} | {r['corpus_documents']:,} | {r['curated_mb']:.1f} | {c['wall_s']:.0f} "
-            f"| {c['mb_s_per_core']:.3f} | {c['peak_tree_mb']:,.0f} / {c['peak_process_mb']:,.0f} | {t['wall_s']:.0f} "
-            f"| {t['tokens']:,} | {t['tokens_per_s']:,.0f} | {t['peak_tree_mb']:,.0f} / {t['peak_process_mb']:,.0f} "
-            f"| {r['load_before']} / {r['load_after']} |"
-        )
+        cells = [f"{r['corpus_mb']:.0f}", f"{r['corpus_documents']:,}", f"{r['curated_mb']:.1f}", f"{c['wall_s']:.0f}"]
+        cells += [f"{c['mb_s_per_core']:.3f}", f"{c['mb_per_cpu_s']:.3f}"]
+        cells += [f"{c['peak_tree_mb']:,.0f} / {c['peak_process_mb']:,.0f}", f"{t['wall_s']:.0f}", f"{t['tokens']:,}"]
+        cells += [f"{t['tokens_per_s']:,.0f}", f"{t['tokens_per_cpu_s']:,.0f}"]
+        cells += [f"{t['peak_tree_mb']:,.0f} / {t['peak_process_mb']:,.0f}", f"{r['load_before']} / {r['load_after']}"]
+        print("| " + " | ".join(cells) + " |")
     stages = [row["stage"] for row in results[0]["stages"]]
     print("\nMB/s per core by stage (MB in: corpus bytes for filter, documents' text after; tasks; wall s)\n")
     print("| stage | " + " | ".join(f"{r['corpus_mb']:.0f} MB corpus" for r in results) + " |")
