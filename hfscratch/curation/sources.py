@@ -149,17 +149,15 @@ _UNREADABLE = (EOFError, OSError, zlib.error, gzip.BadGzipFile, UnicodeDecodeErr
 class ByteShardedReader(BaseDiskReader):
     """A disk reader whose tasks split the source by bytes (sharding.py) instead of by files.
 
-    A reader that can read part of a file says so in `splittable` and reads a `Piece` in `read_piece`; the
+    A reader that can read part of a file says so in `layout` and reads a `Piece` in `read_piece`; the
     others read whole files with `read_file`, as datatrove's do. `limit` and `skip` count per task, and
     `input_files` counts each file once (in the task that reads its start), as datatrove's readers do.
     """
 
-    def splittable(self, filepath: str) -> bool:
-        return False
-
-    def split_size(self, filepath: str) -> int:
-        """The bytes of a file that its records lie in, which tasks divide between them."""
-        return self.data_folder.size(filepath)
+    def layout(self, filepath: str) -> tuple[int, bool]:
+        """The bytes of a file that its records lie in (which tasks divide between them), and whether this
+        reader can read part of it."""
+        return self.data_folder.size(filepath), False
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -167,7 +165,7 @@ class ByteShardedReader(BaseDiskReader):
         paths = self.data_folder.list_files(recursive=self.recursive, glob_pattern=self.glob_pattern)
         if not paths:
             raise RuntimeError(f"No files found on {self.data_folder.path}!")
-        files = [(path, self.split_size(path), self.splittable(path)) for path in paths]
+        files = [(path, *self.layout(path)) for path in paths]
         if rank == 0:
             self.warn_unsplittable(files, world_size)
         self._log_limit_scope(rank, world_size)
@@ -260,8 +258,8 @@ class JsonlLineReader(ByteShardedReader):
 
     name = "🐿 Jsonl"
 
-    def splittable(self, filepath: str) -> bool:
-        return not filepath.endswith(".gz")
+    def layout(self, filepath: str) -> tuple[int, bool]:
+        return self.data_folder.size(filepath), not filepath.endswith(".gz")
 
     def read_file(self, filepath: str) -> DocumentsPipeline:
         yield from self.read_piece(Piece(filepath))
@@ -293,19 +291,17 @@ class RowGroupParquetReader(ByteShardedReader, ParquetReader):
     its byte range. A record's id in the file is its row number (a file written in one row group goes to one task:
     write Parquet with several row groups, as datatrove's and pyarrow's writers do for large files)."""
 
-    def splittable(self, filepath: str) -> bool:
-        return True
-
-    def split_size(self, filepath: str) -> int:
-        """The file without its footer (row-group statistics of long texts can make it a large share)."""
+    def layout(self, filepath: str) -> tuple[int, bool]:
+        """The file without its footer (row-group statistics of long texts can make it a large share). A file
+        whose footer cannot be read goes whole to one task, which names it as unreadable."""
         import pyarrow.parquet as pq
 
         size = self.data_folder.size(filepath)
         try:
             with self.data_folder.open(filepath, "rb") as f, pq.ParquetFile(f) as parquet:
-                return size - parquet.metadata.serialized_size - 8  # footer, its length and the magic bytes
+                return size - parquet.metadata.serialized_size - 8, True  # footer, its length, the magic bytes
         except _UNREADABLE:  # pyarrow's errors are OSError or ValueError
-            return size  # read_piece names the file when it fails to open it
+            return size, False
 
     def read_file(self, filepath: str) -> DocumentsPipeline:
         yield from self.read_piece(Piece(filepath))

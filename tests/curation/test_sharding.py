@@ -128,6 +128,17 @@ def test_parquet_row_groups_are_split_between_tasks(tmp_path):
     assert [doc for shard in shards for doc in shard] == [(r["id"], r["text"]) for r in rows]
 
 
+def test_a_corrupt_parquet_file_is_counted_once_however_many_tasks(tmp_path, curate):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(records(10)), tmp_path / "good.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1" + b"\x13" * 5000 + b"PAR1")
+    _, stats = curate([{"type": "parquet", "path": str(tmp_path), "tag": "tables"}])
+    assert stats["skipped_records"] == {"unreadable_file": 1}
+    assert stats["sources"]["tables"]["documents_kept"] == 10
+
+
 def test_many_whole_files_are_balanced_by_size(tmp_path):
     for name, size in (("a.txt", 6000), ("b.txt", 1000), ("c.txt", 6000), ("d.txt", 1000)):
         (tmp_path / name).write_text("word " * (size // 5))
