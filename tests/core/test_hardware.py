@@ -83,8 +83,16 @@ def test_model_card_energy_uses_the_shared_matcher(tmp_path):
     from hfscratch.hub.facts import compute
     from hfscratch.hub.lineage import Lineage
 
+    from hfscratch.training.run_info import RunInfo
+
     def energy(device: str) -> dict:
-        return compute(Lineage(tmp_path, {}, run_info={"device": device, "device_hours": 10.0, "world_size": 1}))
+        run_info = RunInfo(
+            world_size=1, distributed_type="NO", deepspeed=False, zero_stage=None, gradient_accumulation_steps=1,
+            parameters=1, parameters_on_rank0=1, max_steps=1, global_step=1, stopped_by="max_steps",
+            training_args={}, train_tokens=None, data_dir=None, device=device, num_devices=1, train_runtime_s=1.0,
+            device_hours=10.0,
+        )  # fmt: skip
+        return compute(Lineage(tmp_path, {}, run_info=run_info))
 
     assert "10 device-hours x 350 W" in energy("NVIDIA H100 PCIe")["energy"]  # matched as the SXM's 700 W before
     assert "10 device-hours x 700 W" in energy("NVIDIA H100 80GB HBM3")["energy"]
