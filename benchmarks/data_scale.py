@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import threading
@@ -41,12 +40,16 @@ def load() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-class PeakMemory:
-    """Samples the resident memory of a process and all its descendants until it exits."""
+class TreeSampler:
+    """Samples a process and all its descendants until it exits: peak resident memory (summed over the tree,
+    and of its largest process) and CPU seconds (each process's user + system time when last seen; a process
+    that ends between two samples loses at most one interval). getrusage(RUSAGE_CHILDREN) would miss the
+    workers of multiprocessing's forkserver, which is never waited for."""
 
     def __init__(self, pid: int, interval: float = 0.2) -> None:
         self.pid, self.interval = pid, interval
         self.tree_bytes = self.process_bytes = 0
+        self.cpu: dict[tuple[int, float], float] = {}  # (pid, start time) -> CPU seconds
         self.thread = threading.Thread(target=self.sample, daemon=True)
         self.thread.start()
 
@@ -57,7 +60,10 @@ class PeakMemory:
                 sizes = []
                 for process in [root, *root.children(recursive=True)]:
                     try:
-                        sizes.append(process.memory_info().rss)
+                        with process.oneshot():
+                            sizes.append(process.memory_info().rss)
+                            times = process.cpu_times()
+                            self.cpu[(process.pid, process.create_time())] = times.user + times.system
                     except psutil.Error:
                         pass
                 self.tree_bytes = max(self.tree_bytes, sum(sizes))
@@ -68,25 +74,22 @@ class PeakMemory:
 
 
 def run_measured(command: list[str], log: Path) -> dict:
-    """Run `nice -n 19 COMMAND`, its output to `log`: wall seconds, CPU seconds of the whole process tree (every
-    process is waited for by its parent, so its time reaches ours), and peak memory."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Run `nice -n 19 COMMAND`, its output to `log`: wall seconds, CPU seconds and peak memory of its tree."""
     start = time.perf_counter()
     with log.open("w") as out:
         process = subprocess.Popen(["nice", "-n", "19", *command], stdout=out, stderr=subprocess.STDOUT)
-        memory = PeakMemory(process.pid)
+        tree = TreeSampler(process.pid)
         code = process.wait()
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    memory.thread.join(timeout=1)
+    tree.thread.join(timeout=1)
     if code != 0:
         sys.exit(f"data_scale: {' '.join(command)} failed with exit code {code}; see {log}")
+    cpu = sum(tree.cpu.values())
     return {
         "wall_s": wall,
         "cpu_s": cpu,
-        "peak_tree_mb": memory.tree_bytes / 1e6,
-        "peak_process_mb": memory.process_bytes / 1e6,
+        "peak_tree_mb": tree.tree_bytes / 1e6,
+        "peak_process_mb": tree.process_bytes / 1e6,
     }
 
 
