@@ -20,7 +20,7 @@ STEPS = ["plan", "curate", "tokenize", "pretrain", "evaluate", "model card", "sa
 SMALL = ["--train_tokens", "49152", "--pretrain_args", "--save_steps 8 --eval_steps 8 --logging_steps 4"]
 
 
-MINUTES = 3  # at the machine's load: curate, tokenize and evaluate leave about a minute of pretraining
+MINUTES = 6  # curate, tokenize, evaluate (benchmarks included) took 300 s at load 4: leave pretraining a minute or more
 
 
 def quickstart(out: Path, *args: str, budget: list[str] = SMALL, **popen) -> subprocess.Popen:
