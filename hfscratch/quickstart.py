@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hfscratch.core.artifacts import Artifact, ArtifactError
 from hfscratch.core.recipes import RecipeError, parse_recipe, read_recipe
 from hfscratch.plan import GPUName, PlanArguments, format_table, make_plan, render_plan
 
@@ -186,15 +187,16 @@ def benchmarks_reachable(run: Quickstart) -> bool:
     return bool(run.args.eval_data) or hub_reachable()
 
 
-def pretrain_complete(run_info: Path) -> bool:
-    """Pretraining finished: its run_info.json reads (through the dataclass it was written from)."""
-    from hfscratch.core.artifacts import ArtifactError
-    from hfscratch.training.run_info import RunInfo
+def finished(kind: type[Artifact]) -> Callable[[Path], bool]:
+    """A step is complete when its artifact (`kind`, written last) reads back through its dataclass."""
 
-    try:
-        return RunInfo.read_or_none(run_info.parent) is not None
-    except ArtifactError as exc:
-        raise RecipeError(f"{exc}; rerun with --fresh") from None
+    def complete(path: Path) -> bool:
+        try:
+            return kind.read_or_none(path.parent) is not None
+        except ArtifactError as exc:
+            raise RecipeError(f"{exc}; rerun with --fresh") from None
+
+    return complete
 
 
 def pretrain(run: Quickstart) -> str:
@@ -403,10 +405,15 @@ def run_quickstart(args: QuickstartArguments) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     run = Quickstart(args, out)
     run.step("plan", out / "plan.json", lambda: plan_both(run))
-    run.step("curate", out / "curate" / "stats.json", lambda: curate(run))
-    run.step("tokenize", run.tokenized / "stats.json", lambda: tokenize(run))
-    run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run), complete=pretrain_complete)
-    run.step("evaluate", run.model_dir / "evaluation" / "scores.json", lambda: evaluate(run))
+    from hfscratch.curation.artifacts import CurationStats
+    from hfscratch.evaluation.scores import Scores
+    from hfscratch.tokenization.artifacts import TokenizeStats
+    from hfscratch.training.run_info import RunInfo
+
+    run.step("curate", out / "curate" / "stats.json", lambda: curate(run), finished(CurationStats))
+    run.step("tokenize", run.tokenized / "stats.json", lambda: tokenize(run), finished(TokenizeStats))
+    run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run), finished(RunInfo))
+    run.step("evaluate", run.model_dir / "evaluation" / "scores.json", lambda: evaluate(run), finished(Scores))
     run.step("model card", run.model_dir / "README.md", lambda: model_card(run))
     run.step("samples", out / "samples.md", lambda: samples(run))
     report = write_report(run)

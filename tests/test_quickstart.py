@@ -127,12 +127,19 @@ def test_quickstart_killed_mid_pretraining_resumes(tmp_path):
     assert state["global_step"] == 24 and (out / "report.md").is_file()
 
 
-def test_pretraining_is_complete_only_with_a_run_info_that_reads(tmp_path):
+@pytest.mark.parametrize("artifact", ["curate", "tokenize", "pretrain", "evaluate"])
+def test_a_step_is_complete_only_with_an_artifact_that_reads(tmp_path, artifact):
+    """The quickstart's reuse asks each step's typed artifact: absent is not done, a foreign file is an error."""
     from hfscratch.core.recipes import RecipeError
-    from hfscratch.quickstart import pretrain_complete
+    from hfscratch.curation.artifacts import CurationStats
+    from hfscratch.evaluation.scores import Scores
+    from hfscratch.quickstart import finished
+    from hfscratch.tokenization.artifacts import TokenizeStats
+    from hfscratch.training.run_info import RunInfo
 
-    path = tmp_path / "run_info.json"
-    assert not pretrain_complete(path)
-    path.write_text('{"max_steps": 600}')  # an older or foreign file is not a finished run of this kit
-    with pytest.raises(RecipeError, match="run_info.json: schema_version None.*rerun with --fresh"):
-        pretrain_complete(path)
+    kind = {"curate": CurationStats, "tokenize": TokenizeStats, "pretrain": RunInfo, "evaluate": Scores}[artifact]
+    path = tmp_path / kind.FILE
+    assert not finished(kind)(path)
+    path.write_text('{"max_steps": 600}')  # an older or foreign file is not a finished step of this kit
+    with pytest.raises(RecipeError, match=rf"{kind.FILE}: schema_version None.*rerun with --fresh"):
+        finished(kind)(path)
