@@ -45,7 +45,10 @@ STEPS: dict[str, Step] = {
     "quickstart": Step(
         "The main job: every step that exists, end to end, in minutes on a laptop", "hfscratch.quickstart"
     ),
-    "recipes": Step("List the shipped recipes, or copy one to edit: `hfscratch recipes copy NAME [DIR]`", "hfscratch.core.recipes_cli"),
+    "recipes": Step(
+        "List the shipped recipes, or copy one to edit: `hfscratch recipes copy NAME [DIR]`",
+        "hfscratch.core.recipes_cli",
+    ),
 }
 # The optional extra that brings each module a step may miss (`pip install 'hfscratch[EXTRA]'`).
 EXTRAS = {

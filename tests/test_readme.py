@@ -100,13 +100,18 @@ def make_reader_files(cwd: Path) -> None:
         words = " ".join(r["text"] for r in records[:60]).split()
         out.writelines(json.dumps({"text": " ".join(words[i::97][:80])}) + "\n" for i in range(60))
     (cwd / "prompts.jsonl").write_text(
-        "".join(json.dumps({"prompt": p, "reference": r}) + "\n" for p, r in [("What does json.dumps do?", "It ...")] * 3)
+        "".join(
+            json.dumps({"prompt": p, "reference": r}) + "\n" for p, r in [("What does json.dumps do?", "It ...")] * 3
+        )
     )
     (cwd / "prompt.txt").write_text("The Python standard library")
     (cwd / "runs" / "judge").symlink_to(cwd / "runs" / "pretrain" / "tiny-cpu")  # "your judge model" (made later)
     with open(cwd / "my-instructions.jsonl", "w") as out:
         for r in records[:40]:
-            out.write(json.dumps({"instruction": "Summarise this text.", "input": r["text"][:300], "output": r["text"][:80]}) + "\n")
+            out.write(
+                json.dumps({"instruction": "Summarise this text.", "input": r["text"][:300], "output": r["text"][:80]})
+                + "\n"
+            )
 
 
 def read_lines(path: Path) -> list[str]:

@@ -23,7 +23,18 @@ PACKAGE = REPO / "hfscratch"
 @pytest.fixture(scope="module")
 def wheel_files(tmp_path_factory) -> set[str]:
     out = tmp_path_factory.mktemp("wheel")
-    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "--no-build-isolation",
+        "-q",
+        "-w",
+        str(out),
+        str(REPO),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     (wheel,) = out.glob("hfscratch-*.whl")

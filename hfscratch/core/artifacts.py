@@ -68,11 +68,9 @@ class Artifact:
         if not path.is_file():
             raise ArtifactError(f"{path}: not found (the step that writes it has not finished)")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise ArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}")
+            data = read_json_object(path)
+        except ValueError as exc:
+            raise ArtifactError(f"{path}: {exc}") from None
         version = data.get("schema_version")
         if version != cls.SCHEMA_VERSION:
             raise ArtifactError(
@@ -88,6 +86,18 @@ class Artifact:
     def read_or_none(cls: type[T], folder: str | Path) -> T | None:
         """The artifact, or None when it does not exist yet. A file that exists but does not parse is an error."""
         return cls.read(folder) if cls.path(folder).is_file() else None
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """The JSON object in `path`; a `ValueError` saying what is wrong when it is not valid JSON or not an object
+    (callers put the file's name or role in front)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got a {type(data).__name__}")
+    return data
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:

@@ -183,7 +183,9 @@ def data_lineage(lineage: Lineage) -> dict[str, Any]:
         out["funnel_total"] = f"{count(funnel[0].docs_in)} documents read, {count(funnel[-1].docs_out)} kept"
     # De-duplication steps are the funnel rows datatrove's dedup stages wrote ("Exact dedup", "MinHash near-dedup").
     out["dedup"] = [
-        {"step": row.step, "removed": count(row.docs_in - row.docs_out)} for row in funnel if "dedup" in row.step.lower()
+        {"step": row.step, "removed": count(row.docs_in - row.docs_out)}
+        for row in funnel
+        if "dedup" in row.step.lower()
     ]
     pii = cur.pii_redacted
     out["pii"] = ", ".join(f"{kind} {n:,}" for kind, n in sorted(pii.items(), key=lambda kv: -kv[1])) or "none found"

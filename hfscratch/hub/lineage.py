@@ -12,12 +12,11 @@ why). Nothing here unpickles anything: `training_args.bin` is never opened.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfscratch.core.artifacts import Artifact, ArtifactError
+from hfscratch.core.artifacts import Artifact, ArtifactError, read_json_object
 from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.artifacts import CurationStats
 from hfscratch.evaluation.scores import Scores, read_scores
@@ -32,12 +31,9 @@ def read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecipeError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: expected a JSON object, got a {type(data).__name__}")
-    return data
+        return read_json_object(path)
+    except ValueError as exc:
+        raise RecipeError(f"{path}: {exc}") from None
 
 
 def read_artifact(kind: type[Artifact], folder: Path) -> Any:

@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from hfscratch.core.artifacts import read_json_object
 from hfscratch.core.recipes import RecipeError
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -59,12 +60,9 @@ def read_config(model_dir: str | Path) -> dict[str, Any]:
             "e.g. a `hfscratch pretrain` output)"
         )
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RecipeError(f"model {folder}: config.json is not valid JSON ({exc})") from None
-    if not isinstance(config, dict):
-        raise RecipeError(f"model {folder}: config.json holds a {type(config).__name__}, expected a JSON object")
-    return config
+        return read_json_object(path)
+    except ValueError as exc:
+        raise RecipeError(f"model {folder}: config.json: {exc}") from None
 
 
 def check_causal_lm(folder: Path, config: dict[str, Any]) -> None:

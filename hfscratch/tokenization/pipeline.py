@@ -57,7 +57,9 @@ def run_tokenize(args: TokenizeArguments) -> TokenizeStats:
         if finished.settings == settings:
             logger.warning(f"{args.out} already holds this tokenization (stats.json): left as it is")
             return finished
-        changed = sorted(k for k in settings.keys() | finished.settings.keys() if settings.get(k) != finished.settings.get(k))
+        changed = sorted(
+            k for k in settings.keys() | finished.settings.keys() if settings.get(k) != finished.settings.get(k)
+        )
         raise RecipeError(
             f"key 'out': {args.out} holds a tokenization with other settings ({', '.join(changed)}); "
             "choose another out, or --overwrite true to replace it"

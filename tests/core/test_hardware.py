@@ -82,7 +82,6 @@ def test_model_card_energy_uses_the_shared_matcher(tmp_path):
     """The card prices energy at the matched board's power: a PCIe H100 is not the 700 W SXM, a GH200 no H200."""
     from hfscratch.hub.facts import compute
     from hfscratch.hub.lineage import Lineage
-
     from hfscratch.training.run_info import RunInfo
 
     def energy(device: str) -> dict:

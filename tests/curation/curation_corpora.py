@@ -10,8 +10,8 @@ import random
 import re
 from pathlib import Path
 
-BOILERPLATE_HEADER = "Home | Products | Blog | About us | Contact\nSign in to your account to continue."
-BOILERPLATE_FOOTER = "Copyright 2024 Example Media Group. All rights reserved. Privacy policy | Terms of use"
+from hfscratch.curation.planted import add_boilerplate
+from hfscratch.curation.planted import swap_paragraphs as reorder_paragraphs
 
 
 def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
@@ -41,18 +41,6 @@ def change_words(text: str, rng: random.Random, n: int = 3) -> str:
     for i in rng.sample(range(len(words)), n):
         words[i] = rng.choice(["quickly", "however", "always", "never", "many", "several"])
     return " ".join(words)
-
-
-def reorder_paragraphs(text: str, rng: random.Random) -> str:
-    paragraphs = text.split("\n\n")
-    order = list(range(len(paragraphs)))
-    while order == sorted(order):
-        rng.shuffle(order)
-    return "\n\n".join(paragraphs[i] for i in order)
-
-
-def add_boilerplate(text: str) -> str:
-    return f"{BOILERPLATE_HEADER}\n\n{text}\n\n{BOILERPLATE_FOOTER}"
 
 
 def dedup_corpus(seed: int = 0) -> tuple[list[dict], dict[str, list[str]]]:

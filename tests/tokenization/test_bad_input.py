@@ -65,7 +65,9 @@ def test_unknown_benchmark(corpus, tmp_path):
     fails(argv, r"key 'benchmarks': unknown \['arc'\]; choose from arc_easy", tmp_path / "out")
 
 
-@pytest.mark.parametrize("recipe", sorted((Path(__file__).parents[2] / "hfscratch" / "recipes" / "tokenize").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "recipe", sorted((Path(__file__).parents[2] / "hfscratch" / "recipes" / "tokenize").glob("*.yaml"))
+)
 def test_shipped_recipes_parse(recipe):
     (args,) = parse_recipe([TokenizeArguments], [str(recipe)], prog="hfscratch tokenize")
     assert args.corpus and args.block_size > 0
