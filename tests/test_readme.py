@@ -74,11 +74,16 @@ def readme_commands(text: str) -> list[tuple[str, str | None]]:
 
 
 def strip_comment(line: str) -> str:
-    """The command without a trailing `# comment` (a # inside quotes is kept)."""
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=False)
-    lexer.whitespace_split, lexer.commenters = True, "#"
-    words = list(lexer)
-    return line[: line.index(words[-1]) + len(words[-1])].strip() if words else ""
+    """The command without a trailing `# comment`: a # that starts a word outside quotes, as the shell reads it."""
+    quote = None
+    for i, char in enumerate(line):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].strip()
+    return line.strip()
 
 
 def matching(patterns, command: str):
