@@ -8,6 +8,7 @@ argument that is not a file on disk names a shipped recipe: `tiny-cpu` for `hfsc
 
 from __future__ import annotations
 
+import re
 import shutil
 from importlib.resources import as_file, files
 from importlib.resources.abc import Traversable
@@ -100,10 +101,10 @@ def copy_recipe(name: str, destination: str | Path) -> list[Path]:
         if found is None:
             raise FileNotFoundError(f"no shipped recipe named {name!r}; `hfscratch recipes` lists them")
         sources = [found.relative_to(resource_path("recipes")).as_posix().removesuffix(".yaml")]
-        if sources[0].startswith("accelerate/"):  # an accelerate config names its DeepSpeed JSON
-            json_name = f"{sources[0]}.json"
-            if root.joinpath(*json_name.split("/")).is_file():
-                sources.append(json_name)
+        # Shipped files the recipe names by its `recipes/...` path (an accelerate config's DeepSpeed JSON) come too.
+        for named in re.findall(r"recipes/([\w./-]+)", found.read_text(encoding="utf-8")):
+            if named != f"{sources[0]}.yaml" and root.joinpath(*named.split("/")).is_file():
+                sources.append(named)
     relatives = [s if Path(s).suffix in RECIPE_SUFFIXES else f"{s}.yaml" for s in sources]
     targets = [Path(destination) / relative for relative in relatives]
     for target in targets:  # all checked before any is written
