@@ -11,6 +11,10 @@ keys the cache hands back (a static cache's whole length, a sliding window's), a
 as `position_bias`: SDPA merges it into its float mask, flex attention adds it in its `score_mod`, our eager
 function adds it; FlashAttention cannot take it and is refused for those positions.
 
+Packed documents: `position_ids` that restart at each document, with no attention mask, make transformers' mask
+block-diagonal (one block per document; FlashAttention goes varlen). ALiBi and the relative bias need nothing more:
+key index minus query index is the in-document distance inside a document, and pairs across documents are masked.
+
 GPU speed: the RMSNorm and the gated MLPs are declared for the kernels hub (`use_kernel_forward_from_hub`, a no-op
 without the `kernels` package), the forward compiles with `fullgraph=True` for every layout, and a training wrapper
 may set `fused_linear_loss` (hfscratch.models.kernels does, for Liger) to compute the loss without the logits.
@@ -469,11 +473,15 @@ class HFScratchModel(HFScratchPreTrainedModel):
             position_ids = position_ids.unsqueeze(0)  # (1, T)
 
         mask_function = create_causal_mask if self.config.sliding_window is None else create_sliding_window_causal_mask
+        # transformers finds packed documents (position ids that restart, no attention mask) only without a cache.
+        # An empty dynamic cache (which evaluation makes by default) sizes the mask exactly as no cache does, so it
+        # is left out: a packed block is masked per document in evaluation as in training.
+        empty_dynamic_cache = isinstance(cache, DynamicCache) and past_seen_tokens == 0
         causal_mask = mask_function(
             config=self.config,
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            cache=cache,
+            cache=None if empty_dynamic_cache else cache,
             position_ids=position_ids,
         )
         hidden_states = inputs_embeds
