@@ -10,6 +10,7 @@ embedding module.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
@@ -87,6 +88,9 @@ class MuonWithAdamW(torch.optim.Optimizer):
     The Trainer and its learning-rate scheduler expect a single optimizer: this one's `param_groups` are the
     two inner optimizers' groups themselves, so the schedule reaches both. Muon's update is rescaled to AdamW's
     RMS (`adjust_lr_fn="match_rms_adamw"`, Moonlight), so one learning rate and weight decay serve both.
+    Its `state` is the two inner states as one mapping and its `state_dict` the standard one (parameters
+    numbered across all groups): torch.distributed.checkpoint, which writes FSDP2's sharded checkpoints, reads
+    both (and would step an optimizer with an empty `state` once at lr 0 to create its states).
     """
 
     def __init__(self, model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float], eps: float):
@@ -101,6 +105,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
         ]
         self.adamw = torch.optim.AdamW([g for g in adamw_groups if g["params"]], lr=lr, betas=betas, eps=eps)
         super().__init__(self.muon.param_groups + self.adamw.param_groups, {"lr": lr})
+        self.state = ChainMap(self.muon.state, self.adamw.state)  # the parameters of the two are disjoint
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 (torch's signature)
@@ -111,9 +116,27 @@ class MuonWithAdamW(torch.optim.Optimizer):
         self.adamw.step()
         return loss
 
-    def state_dict(self) -> dict:
-        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
-
     def load_state_dict(self, state_dict: dict) -> None:
-        self.muon.load_state_dict(state_dict["muon"])
-        self.adamw.load_state_dict(state_dict["adamw"])
+        """The standard state dict (`Optimizer.state_dict` of this one), split between the inner optimizers; the
+        base class's would replace the groups the inner optimizers share with this one."""
+        if "muon" in state_dict:  # checkpoints written before the state dict was the standard one
+            self.muon.load_state_dict(state_dict["muon"])
+            self.adamw.load_state_dict(state_dict["adamw"])
+        else:
+            groups = state_dict["param_groups"]
+            split = len(self.muon.param_groups)
+            self.muon.load_state_dict(state_dict_part(state_dict["state"], groups[:split]))
+            self.adamw.load_state_dict(state_dict_part(state_dict["state"], groups[split:]))
+        # torch's load_state_dict gives each inner optimizer new group dicts: share them again, or the schedule
+        # would set the rates of groups no optimizer steps with any more (a resumed run kept its last rate).
+        self.param_groups[:] = self.muon.param_groups + self.adamw.param_groups
+
+
+def state_dict_part(state: dict, groups: list[dict]) -> dict:
+    """The state dict of an optimizer over `groups` alone, its parameters numbered from 0 in their order (keys
+    may be indices or, from torch.distributed.checkpoint, parameter names: only their positions count)."""
+    position = {key: index for index, key in enumerate(key for group in groups for key in group["params"])}
+    return {
+        "state": {position[key]: value for key, value in state.items() if key in position},
+        "param_groups": [{**group, "params": [position[key] for key in group["params"]]} for group in groups],
+    }

@@ -41,6 +41,7 @@ from hfscratch.training.batching import BatchRamp, gradient_accumulation_steps
 from hfscratch.training.budget import TimeBudget
 from hfscratch.training.callbacks import LogLastStep, LossCurvePlot, StabilityGuard, ThroughputMeter, device_peak_flops
 from hfscratch.training.checkpoints import resolve_resume
+from hfscratch.training.fsdp import local_numel, parameter_placements
 from hfscratch.training.run_info import RECORDED_TRAINING_ARGS, RunInfo
 from hfscratch.training.trainer import PretrainTrainer
 
@@ -204,8 +205,9 @@ def device_name() -> str:
 def run_info(trainer: PretrainTrainer, data_dir: str | None, runtime_s: float) -> RunInfo:
     """The run as it actually ran, from the Trainer: world size, engine, parameters (sharded or not), steps."""
     args, model = trainer.args, trainer.model
-    # Under ZeRO-3 a parameter outside forward is an empty placeholder; its shard on this rank is `ds_tensor`.
-    local = sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in model.parameters())
+    # Under ZeRO-3 a parameter outside forward is an empty placeholder (its shard is `ds_tensor`); under FSDP2 a
+    # DTensor whose local shard is this rank's part.
+    local = sum(local_numel(p) for p in model.parameters())
     total = sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for p in model.parameters())
     zero_stage = trainer.accelerator.state.deepspeed_plugin.zero_stage if trainer.is_deepspeed_enabled else None
     budget = trainer.callback(TimeBudget)
@@ -217,6 +219,7 @@ def run_info(trainer: PretrainTrainer, data_dir: str | None, runtime_s: float) -
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         parameters=total,
         parameters_on_rank0=local,
+        parameter_placements=parameter_placements(model),
         max_steps=trainer.state.max_steps,
         global_step=trainer.state.global_step,
         stopped_by="time budget" if budget is not None and budget.cut_short else "max_steps",

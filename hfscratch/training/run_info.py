@@ -64,6 +64,8 @@ class RunInfo(Artifact):
     train_runtime_s: float
     # Device-hours of this invocation (a resumed run counts only its own part): what plan's energy model prices.
     device_hours: float
+    # The trained parameters' layout, counted (fsdp.parameter_placements): {"Shard(dim=0)": N} under FSDP2.
+    parameter_placements: dict[str, int] | None = None
 
 
 def requested_steps(args: Any) -> int | None:

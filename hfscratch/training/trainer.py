@@ -25,6 +25,7 @@ from hfscratch.core.recipes import RecipeError
 from hfscratch.training.batching import BatchRamp
 from hfscratch.training.budget import TimeBudget
 from hfscratch.training.callbacks import StabilityGuard, ThroughputMeter
+from hfscratch.training.fsdp import is_sharded_state_dict, model_class_unsharded, shard_on_cpus
 from hfscratch.training.optim import MuonWithAdamW, decay_parameter_names
 
 
@@ -32,6 +33,22 @@ class PretrainTrainer(Trainer):
     def __init__(self, *args: Any, batch_ramp: BatchRamp | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.batch_ramp = batch_ramp
+
+    def create_accelerator_and_postprocess(self) -> None:
+        super().create_accelerator_and_postprocess()
+        if shard_on_cpus(self.accelerator, self.args):  # accelerate alone would train FSDP as DDP on CPUs
+            self.is_fsdp_enabled = True
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        # Under FSDP with sharded checkpoints the Trainer saves no weights at all (a checkpoint's are in its
+        # pytorch_model_fsdp_0/). The model folder gets one model.safetensors: the full state dict, gathered
+        # by accelerate onto rank 0 and saved with the config and code by `save_pretrained`.
+        if _internal_call or not (self.is_fsdp_enabled and is_sharded_state_dict(self.accelerator)):
+            super().save_model(output_dir, _internal_call)
+            return
+        state_dict = self.accelerator.get_state_dict(self.model)  # a collective: every rank takes part
+        with model_class_unsharded(self.model):  # the model's own code is saved with it, not torch's FSDP code
+            self._save(output_dir or self.args.output_dir, state_dict=state_dict)
 
     def get_decay_parameter_names(self, model: nn.Module) -> list[str]:
         return decay_parameter_names(model)

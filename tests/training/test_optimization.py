@@ -116,8 +116,14 @@ def test_muon_takes_the_hidden_matrices_and_the_schedule_reaches_both_optimizers
     rates = [g["lr"] for o in (optimizer.muon, optimizer.adamw) for g in o.param_groups]
     assert len(rates) == (2 if tied else 3) and rates == pytest.approx([5e-4] * len(rates))
     state = optimizer.state_dict()
-    assert set(state) == {"muon", "adamw"} and state["muon"]["state"] and state["adamw"]["state"]
+    # The standard layout (torch.distributed.checkpoint reads it): every parameter numbered, each with its state.
+    assert set(state) == {"state", "param_groups"} and len(state["state"]) == len(names)
     optimizer.load_state_dict(state)  # the round trip a resumed run takes
+    assert optimizer.state_dict()["state"].keys() == state["state"].keys()
+    inner_groups = optimizer.muon.param_groups + optimizer.adamw.param_groups
+    assert all(outer is inner for outer, inner in zip(optimizer.param_groups, inner_groups, strict=True))
+    trainer.lr_scheduler.step()  # after a resume the schedule still reaches both
+    assert [g["lr"] for g in inner_groups] == pytest.approx([6e-4] * len(inner_groups))
 
 
 def test_muon_is_refused_under_deepspeed(tmp_path):
