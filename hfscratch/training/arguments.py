@@ -51,6 +51,13 @@ class DataArguments:
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Evaluate on at most this many validation blocks (cheaper evaluations)."}
     )
+    document_masking: bool = field(
+        default=False,
+        metadata={
+            "help": "Each token attends only to its own document in a packed block: position ids restart after each "
+            "EOS and no attention mask is passed (transformers' packed-sequence mask; FlashAttention varlen)."
+        },
+    )
 
 
 @dataclass

@@ -27,7 +27,6 @@ from datasets import DatasetDict, load_from_disk
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
-    DataCollatorForLanguageModeling,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     TrainerCallback,
@@ -41,6 +40,7 @@ from hfscratch.training.batching import BatchRamp, gradient_accumulation_steps
 from hfscratch.training.budget import TimeBudget
 from hfscratch.training.callbacks import LogLastStep, LossCurvePlot, StabilityGuard, ThroughputMeter, device_peak_flops
 from hfscratch.training.checkpoints import resolve_resume
+from hfscratch.training.collator import PackedBlockCollator
 from hfscratch.training.fsdp import local_numel, parameter_placements
 from hfscratch.training.run_info import RECORDED_TRAINING_ARGS, RunInfo
 from hfscratch.training.trainer import PretrainTrainer
@@ -182,7 +182,7 @@ def build_trainer(
         train_dataset=blocks["train"],
         eval_dataset=validation if args.eval_strategy != "no" else None,
         # Causal LM labels are the inputs (the model shifts them); pad ids in a last partial block become -100.
-        data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),
+        data_collator=PackedBlockCollator(tokenizer, document_masking=data_args.document_masking),
         processing_class=tokenizer,
         callbacks=run_callbacks,
         batch_ramp=batch_ramp(args, seq_len),
