@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from hfscratch.core.cache import cache_root
+
 HELP_FLAGS = ("-h", "--help")
 
 
@@ -28,10 +30,7 @@ def wants_help(argv: Sequence[str]) -> bool:
 
 
 def cache_dir() -> Path:
-    if os.environ.get("HFSCRATCH_CACHE"):
-        return Path(os.environ["HFSCRATCH_CACHE"]) / "help"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "hfscratch" / "help"
+    return cache_root() / "help"
 
 
 def _fingerprint(argv: Sequence[str]) -> str:

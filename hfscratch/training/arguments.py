@@ -14,6 +14,10 @@ from typing import Any, Literal
 
 from transformers import TrainingArguments
 
+from hfscratch.training.decay import apply_decay
+from hfscratch.training.run_info import requested_steps
+from hfscratch.training.schedules import check_schedule
+
 
 @dataclass
 class ModelArguments:
@@ -68,7 +72,11 @@ class PretrainingArguments(TrainingArguments):
         default="cosine_with_min_lr", metadata={"help": "Linear warmup, then cosine decay to min_lr_rate x peak."}
     )
     lr_scheduler_kwargs: dict | str | None = field(
-        default_factory=lambda: {"min_lr_rate": 0.1}, metadata={"help": "Scheduler options (decay to 10%)."}
+        default=None,
+        metadata={
+            "help": "Scheduler options, checked against the schedule's own (default: cosine_with_min_lr decays to "
+            "10%, min_lr_rate 0.1). warmup_stable_decay needs num_decay_steps; decay_type, min_lr_ratio optional."
+        },
     )
     weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay, on matrices only."})
     adam_beta2: float = field(default=0.95, metadata={"help": "AdamW beta2 (GPT-3, Llama)."})
@@ -125,7 +133,21 @@ class PretrainingArguments(TrainingArguments):
         default=3, metadata={"help": "Stop (with a checkpoint) after this many skipped steps in a row."}
     )
     peak_tflops_per_device: float | None = field(
-        default=None, metadata={"help": "Device peak for MFU (default: the GPU's dense bf16 peak from `plan`)."}
+        default=None,
+        metadata={
+            "help": "Device peak for MFU (default: a GPU's dense bf16 peak from `plan`'s table; a CPU's matmul peak, "
+            "measured once by a short probe and cached)."
+        },
+    )
+    decay_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "A checkpoint-K folder of a warmup_stable_decay run's stable phase: resume it and run only the "
+            "decay (decay_tokens long) into this run's own output_dir."
+        },
+    )
+    decay_tokens: int | None = field(
+        default=None, metadata={"help": "With decay_from: the tokens to decay over, whole global batches."}
     )
     eval_harness_tasks: list[str] = field(
         default_factory=list,
@@ -143,6 +165,8 @@ class PretrainingArguments(TrainingArguments):
         check_ranges(self)
         super().__post_init__()
         self.eval_on_start = self.eval_on_start and self.eval_strategy != "no"  # nothing to validate on otherwise
+        apply_decay(self)  # a decay run: max_steps and num_decay_steps from its checkpoint and decay_tokens
+        check_schedule(self, requested_steps(self))
         if self.train_tokens is not None and self.global_batch_tokens is None:
             raise ValueError("key 'train_tokens' needs 'global_batch_tokens' to turn tokens into steps")
         if self.matrix_optimizer == "muon" and self.deepspeed:
@@ -178,6 +202,7 @@ RANGES: dict[str, tuple[float | None, bool, float | None, bool]] = {
     "global_batch_tokens": (1, True, None, False),
     "train_tokens": (1, True, None, False),
     "batch_ramp_tokens": (0, True, None, False),
+    "decay_tokens": (1, True, None, False),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -13,38 +14,73 @@ import torch.distributed as dist
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_callback import ExportableState
 
+from hfscratch.core.cpu_peak import cpu_peak
 from hfscratch.core.hardware import match_gpu
 
 logger = logging.getLogger(__name__)
 
 
-def device_peak_flops(peak_tflops_per_device: float | None) -> float | None:
-    """FLOP/s of one device for MFU: the recipe's figure, else the dense bf16 peak of a GPU the hardware table knows."""
+@dataclass(frozen=True)
+class DevicePeak:
+    """The FLOP/s of one device that MFU divides by, and where the figure came from."""
+
+    flops: float
+    source: str  # "recipe (...)", "GPU table: ...", "CPU probe: ..."
+
+    def describe(self) -> str:
+        return f"MFU against {self.flops / 1e12:.4g} TFLOP/s per device ({self.source})"
+
+
+def device_peak(peak_tflops_per_device: float | None, dtype: torch.dtype | None = None) -> DevicePeak | None:
+    """The peak MFU is measured against: the recipe's figure, else the dense bf16 data-sheet peak of a GPU the
+    hardware table knows, else, on a CPU, its measured matmul peak in `dtype` (the dtype the model's matmuls run
+    in: bfloat16 under bf16 autocast, else float32). None for a GPU the table does not know."""
     if peak_tflops_per_device is not None:
-        return peak_tflops_per_device * 1e12
+        return DevicePeak(peak_tflops_per_device * 1e12, f"recipe: peak_tflops_per_device {peak_tflops_per_device}")
     if not torch.cuda.is_available():
-        return None  # a CPU's peak depends on cores and vector units: give it in the recipe
-    gpu = match_gpu(torch.cuda.get_device_name())
-    return gpu.peak_tflops * 1e12 if gpu else None
+        measured = cpu_peak(dtype or torch.float32)
+        return DevicePeak(measured.flops, measured.describe())
+    name = torch.cuda.get_device_name()
+    gpu = match_gpu(name)
+    return DevicePeak(gpu.peak_tflops * 1e12, f"GPU table: {gpu.name}, dense bf16, {gpu.source}") if gpu else None
+
+
+def device_peak_flops(peak_tflops_per_device: float | None, dtype: torch.dtype | None = None) -> float | None:
+    """`device_peak(...)`'s FLOP/s alone."""
+    peak = device_peak(peak_tflops_per_device, dtype)
+    return peak.flops if peak else None
+
+
+def compute_dtype(args: TrainingArguments) -> torch.dtype:
+    """The dtype a run's matmuls compute in: the autocast dtype under bf16/fp16, else float32."""
+    return torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else torch.float32
 
 
 class ThroughputMeter(TrainerCallback):
     """Tokens per second (in all and per device) and model FLOPs utilisation between two training logs.
 
     Only time spent in training steps counts: the clock restarts after evaluations and checkpoint saves.
-    MFU = FLOPs per token (6N plus attention, from the model) x tokens/s per device / device peak.
+    MFU = FLOPs per token (6N plus attention, from the model) x tokens/s per device / device peak; the peak and
+    where it came from (`device_peak`) are printed when training begins.
     """
 
-    def __init__(self, flops_per_token: float | None, peak_flops: float | None, world_size: int):
+    def __init__(self, flops_per_token: float | None, peak: DevicePeak | None, world_size: int):
         self.flops_per_token = flops_per_token
-        self.peak_flops = peak_flops
+        self.peak = peak
         self.world_size = world_size
         self._train_seconds = 0.0
         self._clock = time.perf_counter()
         self._tokens_at_last_measure = 0
 
+    @property
+    def peak_flops(self) -> float | None:
+        return self.peak.flops if self.peak else None
+
     def on_train_begin(self, args, state, control, **kwargs) -> None:
         self._tokens_at_last_measure = state.num_input_tokens_seen  # a resumed run starts from its checkpoint's
+        if state.is_world_process_zero:
+            unknown = "MFU not logged: the device's peak is unknown (set peak_tflops_per_device)"
+            print(self.peak.describe() if self.peak else unknown, flush=True)
         self._restart_clock()
 
     def _restart_clock(self, *args, **kwargs) -> None:

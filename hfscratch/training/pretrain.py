@@ -38,9 +38,17 @@ from hfscratch.models.kernels import apply_liger
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hfscratch.training.batching import BatchRamp, gradient_accumulation_steps
 from hfscratch.training.budget import TimeBudget
-from hfscratch.training.callbacks import LogLastStep, LossCurvePlot, StabilityGuard, ThroughputMeter, device_peak_flops
+from hfscratch.training.callbacks import (
+    LogLastStep,
+    LossCurvePlot,
+    StabilityGuard,
+    ThroughputMeter,
+    compute_dtype,
+    device_peak,
+)
 from hfscratch.training.checkpoints import resolve_resume
 from hfscratch.training.collator import PackedBlockCollator
+from hfscratch.training.decay import decay_resume, decay_start
 from hfscratch.training.fsdp import local_numel, parameter_placements
 from hfscratch.training.run_info import RECORDED_TRAINING_ARGS, RunInfo
 from hfscratch.training.trainer import PretrainTrainer
@@ -170,7 +178,7 @@ def build_trainer(
     if args.use_liger_kernel:  # Liger knows no `hfscratch` model type: the Trainer alone would patch nothing
         apply_liger(model, args.liger_kernel_config)
     run_callbacks = [
-        ThroughputMeter(None, device_peak_flops(args.peak_tflops_per_device), args.world_size),
+        ThroughputMeter(None, device_peak(args.peak_tflops_per_device, compute_dtype(args)), args.world_size),
         StabilityGuard(args.loss_spike_factor, args.max_bad_steps, can_skip=not args.deepspeed),
         *callbacks,
         LogLastStep(),
@@ -210,7 +218,7 @@ def run_info(trainer: PretrainTrainer, data_dir: str | None, runtime_s: float) -
     local = sum(local_numel(p) for p in model.parameters())
     total = sum(p.ds_numel if hasattr(p, "ds_numel") else p.numel() for p in model.parameters())
     zero_stage = trainer.accelerator.state.deepspeed_plugin.zero_stage if trainer.is_deepspeed_enabled else None
-    budget = trainer.callback(TimeBudget)
+    budget, meter = trainer.callback(TimeBudget), trainer.callback(ThroughputMeter)
     return RunInfo(
         world_size=args.world_size,
         distributed_type=str(trainer.accelerator.distributed_type.value),
@@ -220,6 +228,9 @@ def run_info(trainer: PretrainTrainer, data_dir: str | None, runtime_s: float) -
         parameters=total,
         parameters_on_rank0=local,
         parameter_placements=parameter_placements(model),
+        peak_flops_per_device=meter.peak_flops,
+        peak_source=meter.peak.source if meter.peak else None,
+        decayed_from=decay_start(args),
         max_steps=trainer.state.max_steps,
         global_step=trainer.state.global_step,
         stopped_by="time budget" if budget is not None and budget.cut_short else "max_steps",
@@ -250,6 +261,7 @@ def train(trainer: PretrainTrainer, data_dir: str | None = None) -> int:
     run_info.json is written last, and only when the run ended well: its presence means the run finished."""
     args = trainer.args
     resume = None if args.overwrite_output_dir else resolve_resume(args.resume_from_checkpoint, args.output_dir)
+    resume = decay_resume(args, resume)  # a decay run starts from the stable checkpoint it decays from
     # A validation before the first step gives the loss curve its start; a resumed run has it in its history.
     args.eval_on_start = args.eval_on_start and args.eval_strategy != "no" and resume is None
     try:

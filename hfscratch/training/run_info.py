@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from hfscratch.core.artifacts import Artifact, ArtifactError
 from hfscratch.core.recipes import RecipeError
 from hfscratch.training.checkpoints import last_complete_checkpoint
+from hfscratch.training.decay import DecayStart
 
 # `TrainingArguments` fields recorded in plain JSON (training_args.bin is a pickle: nothing should need to load it).
 RECORDED_TRAINING_ARGS = (
@@ -66,6 +67,10 @@ class RunInfo(Artifact):
     device_hours: float
     # The trained parameters' layout, counted (fsdp.parameter_placements): {"Shard(dim=0)": N} under FSDP2.
     parameter_placements: dict[str, int] | None = None
+    # The FLOP/s of one device MFU divided by, and where it came from (recipe, GPU table, CPU probe).
+    peak_flops_per_device: float | None = None
+    peak_source: str | None = None
+    decayed_from: DecayStart | None = None  # a `--decay_from` run: the stable checkpoint it decayed from
 
 
 def requested_steps(args: Any) -> int | None:

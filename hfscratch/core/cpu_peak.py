@@ -1,0 +1,92 @@
+"""A CPU's peak FLOP/s for MFU: measured once by a short matmul probe, then read back from a cache on disk.
+
+A CPU's data-sheet peak (cores x clock x FLOP per cycle) depends on its vector units, its turbo clock and, on a
+shared or virtual machine, on how many cores the process really gets, so a nominal figure in a recipe gives MFUs
+that mean little. What a training step's matmuls can reach is measured instead: the best of a few square matmuls
+in the dtype the model computes in, with the threads torch uses, in about a quarter of a second per dtype. The
+figure is kept under `~/.cache/hfscratch/cpu_peak/` (`$HFSCRATCH_CACHE` moves it), one file per CPU model, torch
+version, thread count and dtype, so every run on a machine divides by the same peak, and a new CPU, torch or
+thread count measures again. A probe taken while other processes load the machine reads low (and MFU high): delete
+the file it names to measure again on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hfscratch.core.artifacts import read_json_object, write_json_atomic
+from hfscratch.core.cache import cache_root
+
+MATMUL_SIZE = 1024  # square matrices: 2.1 GFLOP a product, large enough for the vector units to run at full rate
+PROBE_SECONDS = 0.25  # per dtype, after one warm-up product
+MIN_REPEATS = 3  # the best of at least three products: one unlucky time slice is no peak
+
+
+@dataclass(frozen=True)
+class CpuPeak:
+    flops: float  # FLOP/s of one process: the best matmul rate measured
+    dtype: str  # "float32", "bfloat16", ...
+    cpu: str  # the model name in /proc/cpuinfo
+    threads: int
+    cache_file: Path
+    cached: bool  # read from cache_file (False: measured by this call)
+
+    def describe(self) -> str:
+        how = "cached in" if self.cached else "measured now, cached in"
+        return f"CPU probe: {self.dtype} matmul, {self.threads} threads, {self.cpu} ({how} {self.cache_file})"
+
+
+def cpu_model() -> str:
+    """The CPU's model name ('AMD EPYC', 'Intel(R) Xeon(R) Platinum 8480+'), from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def measure_matmul_flops(dtype: Any, size: int = MATMUL_SIZE, seconds: float = PROBE_SECONDS) -> float:
+    """The best FLOP/s of `size`^3 matmuls in `dtype` (a torch dtype) on the CPU over about `seconds`."""
+    import torch
+
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    torch.mm(a, b)  # warm-up: the first product pays for allocation and kernel selection
+    best, repeats, end = float("inf"), 0, time.perf_counter() + seconds
+    while repeats < MIN_REPEATS or time.perf_counter() < end:
+        began = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - began)
+        repeats += 1
+    return 2 * size**3 / best
+
+
+def cpu_peak(dtype: Any = None) -> CpuPeak:
+    """This CPU's matmul peak in `dtype` (default float32) with torch's current thread count, from the cache or,
+    the first time, measured by `measure_matmul_flops` and cached."""
+    import torch
+
+    dtype = dtype or torch.float32
+    name, threads = str(dtype).removeprefix("torch."), torch.get_num_threads()
+    key = {"cpu": cpu_model(), "torch": torch.__version__, "threads": threads, "dtype": name}
+    path = cache_root() / "cpu_peak" / f"{hashlib.sha256(repr(sorted(key.items())).encode()).hexdigest()[:16]}.json"
+    try:
+        entry = read_json_object(path)
+        if {k: entry.get(k) for k in key} == key and float(entry["flops"]) > 0:
+            return CpuPeak(float(entry["flops"]), name, key["cpu"], threads, path, cached=True)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # absent or unreadable: measure (again)
+    flops = measure_matmul_flops(dtype)
+    entry = {**key, "flops": flops, "matmul_size": MATMUL_SIZE, "measured_at": datetime.now(timezone.utc).isoformat()}
+    try:
+        write_json_atomic(path, entry)
+    except OSError:
+        pass  # a read-only home only loses the cache: the next run measures again
+    return CpuPeak(flops, name, key["cpu"], threads, path, cached=False)

@@ -1,0 +1,62 @@
+"""A CPU's matmul peak for MFU: measured by a short probe, cached on disk by CPU model, torch version, threads and
+dtype, and measured again when any of them changes or the cache file is unreadable."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+from hfscratch.core import cpu_peak as probe
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HFSCRATCH_CACHE", str(tmp_path))
+    return tmp_path / "cpu_peak"
+
+
+def test_the_probe_measures_a_plausible_peak_once_then_reads_the_cache(cache, monkeypatch):
+    began = time.perf_counter()
+    first = probe.cpu_peak(torch.float32)
+    seconds = time.perf_counter() - began
+    # Any CPU that trains a model: above 1 GFLOP/s, below 100 TFLOP/s for one process.
+    assert 1e9 < first.flops < 1e14 and not first.cached
+    assert seconds < 2.0  # a quarter of a second of products, plus one warm-up and the allocation
+    assert first.cache_file.parent == cache
+    entry = json.loads(first.cache_file.read_text())
+    assert entry["flops"] == first.flops and entry["dtype"] == "float32" and entry["cpu"] == probe.cpu_model()
+    assert entry["threads"] == torch.get_num_threads() and entry["torch"] == torch.__version__
+
+    def no_second_measurement(*args, **kwargs):
+        raise AssertionError("measured again although the peak was cached")
+
+    monkeypatch.setattr(probe, "measure_matmul_flops", no_second_measurement)
+    second = probe.cpu_peak(torch.float32)
+    assert second.cached and second.flops == first.flops and second.cache_file == first.cache_file
+    assert "CPU probe: float32 matmul" in second.describe() and "cached in" in second.describe()
+
+
+def test_another_thread_count_or_dtype_is_measured_again_and_a_broken_cache_file_is_replaced(cache):
+    fp32 = probe.cpu_peak(torch.float32)
+    bf16 = probe.cpu_peak(torch.bfloat16)
+    assert not bf16.cached and bf16.cache_file != fp32.cache_file and bf16.flops > 1e9
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = probe.cpu_peak(torch.float32)
+    finally:
+        torch.set_num_threads(threads)
+    assert not one.cached and one.threads == 1 and one.cache_file != fp32.cache_file
+    fp32.cache_file.write_text("{not json")  # a run killed while writing (atomic writes make it unlikely)
+    again = probe.cpu_peak(torch.float32)
+    assert not again.cached and json.loads(again.cache_file.read_text())["flops"] == again.flops
+
+
+def test_the_cpu_model_is_read_from_proc_cpuinfo():
+    name = probe.cpu_model()
+    assert name and "\n" not in name
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        assert any(line.startswith("model name") and name in line for line in cpuinfo)
