@@ -21,6 +21,7 @@ STEPS = [
     "finetune",
     "synthesize",
     "generate",
+    "export",
     "quickstart",
     "recipes",
 ]
