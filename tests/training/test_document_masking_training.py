@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from training_helpers import write_recipe
+from training_helpers import REPO, write_recipe
 
 from hfscratch.core.recipes import parse_recipe
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
@@ -68,3 +68,17 @@ def test_without_document_masking_blocks_run_as_one_sequence(tmp_path, packed_co
 )
 def test_document_position_ids(ids, expected):
     assert document_position_ids(torch.tensor(ids), eos_token_id=2).tolist() == expected
+
+
+def test_the_shakespeare_benchmark_documents_are_its_paragraphs_and_lose_nothing():
+    """benchmarks/shakespeare.py cuts the text after its blank lines and ends each piece with EOS (what document
+    masking masks); the pieces join back into the text exactly, so bits per character count every character."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("shakespeare_benchmark", REPO / "benchmarks" / "shakespeare.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    text = "First Citizen:\nSpeak.\n\nAll:\nSpeak, speak.\n\n\nFirst Citizen:\nYou are all resolved"
+    pieces = benchmark.documents(text)
+    assert pieces == ["First Citizen:\nSpeak.\n\n", "All:\nSpeak, speak.\n\n\n", "First Citizen:\nYou are all resolved"]
+    assert "".join(pieces) == text
