@@ -60,10 +60,11 @@ def main(argv: Sequence[str]) -> int:
     from hfscratch.export.check import check_gguf
 
     check = check_gguf(args.model_dir, result.path)
+    tokens = "equal" if not check.token_mismatches else "DIFFERENT"
     print(
         f"check: transformers reads it back: max |logit diff| {check.max_abs_diff:.3g} over {check.positions} "
-        f"positions ({check.relative_diff:.3%} of the largest logit {check.max_abs_logit:.3g}), same next token at "
-        f"{check.greedy_agreement:.1%}, tokenizer ids {'equal' if not check.token_mismatches else 'DIFFERENT'}"
+        f"positions ({check.relative_diff:.2g} of the largest logit, {check.max_abs_logit:.3g}), "
+        f"same next token at {check.greedy_agreement:.1%}, tokenizer ids {tokens}"
     )
     problem = check.problem(args.quantize)
     if problem:

@@ -17,8 +17,8 @@ from hfscratch.export.check import RELATIVE_TOLERANCE, check_gguf
 from hfscratch.export.gguf import PlannedTensor, export_gguf
 
 TEXT = "the json module encodes python objects as text déjà vu 東京 😀"
-# Largest |logit difference| / largest |logit| (the bounds `--check` enforces), and the measured values of these
-# tests' model, for the record: f32 3e-7, f16 4e-4, q8_0 1.2e-2 (README, "Run it locally").
+# `--check`'s bounds (largest |logit difference| / largest |logit|) are the ones asserted; on this model over the
+# check's probe texts the file measured 3.9e-7 (f32), 4.9e-4 (f16) and 9.8e-3 (q8_0).
 NORMS = ("attn_norm.weight", "ffn_norm.weight", "output_norm.weight")
 
 
@@ -38,7 +38,8 @@ def test_transformers_reads_back_the_same_logits(model_dir, tmp_path, quantize):
     assert relative < RELATIVE_TOLERANCE[quantize], relative
     if quantize == "f32":  # the weights are the same numbers: what differs is float32 arithmetic order
         assert (got - want).abs().max().item() < 1e-4
-    assert (got.argmax(-1) == want.argmax(-1)).float().mean().item() >= (1.0 if quantize != "q8_0" else 0.9)
+    # the most likely next token: the same everywhere in f32; rounding may flip a near tie in f16 and q8_0
+    assert (got.argmax(-1) == want.argmax(-1)).float().mean().item() >= (1.0 if quantize == "f32" else 0.95)
 
 
 @pytest.mark.parametrize(
