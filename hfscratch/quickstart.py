@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from hfscratch.core.artifacts import Artifact, ArtifactError
+from hfscratch.core.artifacts import Artifact, ArtifactError, read_json_object, write_json_atomic
 from hfscratch.core.recipes import RecipeError, parse_recipe, read_recipe
 from hfscratch.plan import GPUName, PlanArguments, format_table, make_plan, render_plan
 
@@ -54,7 +55,14 @@ class QuickstartArguments:
     pretrain_recipe: str = field(default="pretrain/tiny-cpu")
     evaluate_recipe: str = field(default="evaluate/quickstart")
     train_tokens: int | None = field(
-        default=None, metadata={"help": "Pretraining budget in tokens, instead of the pretrain recipe's."}
+        default=None,
+        metadata={
+            "help": "Pretraining tokens (the run may then end early); default: as many as the time budget allows, "
+            "up to max_epochs passes over the packed data."
+        },
+    )
+    max_epochs: float = field(
+        default=4.0, metadata={"help": "The most passes over the packed data that time-bound pretraining makes."}
     )
     pretrain_args: str | None = field(
         default=None, metadata={"help": 'More pretrain keys, as one string: "--save_steps 8 --eval_steps 8".'}
@@ -66,6 +74,8 @@ class QuickstartArguments:
     def __post_init__(self) -> None:
         if self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
+        if self.max_epochs <= 0:
+            raise ValueError(f"max_epochs must be positive, got {self.max_epochs}")
         self.eval_data = self.eval_data or os.environ.get(EVAL_DATA_ENV) or None
 
 
@@ -95,10 +105,23 @@ class Quickstart:
         return self.out / "pretrain"
 
     def step(
-        self, name: str, done: Path, run: Callable[[], str], complete: Callable[[Path], bool] = Path.exists
+        self,
+        name: str,
+        done: Path,
+        run: Callable[[], str],
+        complete: Callable[[Path], bool] = Path.exists,
+        settings: dict[str, Any] | None = None,
     ) -> StepResult:
-        """Run a step unless `done` (the file it writes last) is `complete`; either way say what it produced."""
+        """Run a step unless `done` (the file it writes last) is `complete`; either way say what it produced.
+
+        `settings` are what the step's output depends on (its recipe's values, the options that reach it). They
+        are recorded in the run folder's quickstart.json when the step finishes, and a complete step is reused
+        only with the same settings: with others it stops the run with a line naming the first that differs
+        (reusing it would present output made one way as made another; redoing it would discard it).
+        """
+        settings = json.loads(json.dumps(settings or {}, default=str))  # as they read back from the file
         if complete(done):
+            check_same_settings(name, done, self.recorded_settings().get(name, settings), settings)
             print(f"\n[{name}] already complete ({done}), reused", flush=True)
             result = StepResult(name, 0.0, f"reused {done.parent}", reused=True)
         else:
@@ -107,13 +130,35 @@ class Quickstart:
             summary = run()
             result = StepResult(name, time.monotonic() - start, summary)
             print(f"[{name}] done in {result.seconds:.1f} s: {summary}", flush=True)
+        write_json_atomic(self.out / SETTINGS_FILE, self.recorded_settings() | {name: settings})
         self.results.append(result)
         return result
+
+    def recorded_settings(self) -> dict[str, Any]:
+        path = self.out / SETTINGS_FILE
+        return read_json_object(path) if path.is_file() else {}
 
     @property
     def deadline(self) -> float:
         """When the whole run must end (`time.monotonic()`)."""
         return self.started + self.args.minutes * 60
+
+
+SETTINGS_FILE = "quickstart.json"  # each finished step's settings
+
+
+def check_same_settings(step: str, done: Path, recorded: dict[str, Any], asked: dict[str, Any]) -> None:
+    """Raise `RecipeError` naming the first setting that differs between a finished step and this run."""
+    for key in sorted(set(recorded) | set(asked)):
+        if recorded.get(key) != asked.get(key):
+            old, new = recorded.get(key), asked.get(key)
+            if isinstance(old, dict) and isinstance(new, dict):  # a recipe: name the recipe key
+                inner = next(k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+                key, old, new = f"{key}: {inner}", old.get(inner), new.get(inner)
+            raise RecipeError(
+                f"[{step}] {done.parent} was made with {key} = {old!r}, this run asks for {new!r}: rerun with "
+                "--fresh to redo the run, or give another --out"
+            )
 
 
 # -- The steps --------------------------------------------------------------------------------------------
@@ -157,15 +202,23 @@ MMLU_SUBJECTS = 57  # lm-eval's mmlu group: `limit` items from each
 BEFORE_FIRST_VALIDATION_S = 60.0  # the estimate until pretraining's first validation has been timed
 
 
+EVALUATION_SHARE = 0.25  # at most this share of the time left after the data steps is kept for the steps after
+AFTER_EVALUATION_S = 5.0  # the model card, the samples and the report
+
+
 def after_pretraining_estimate(run: Quickstart) -> Callable[[float | None], float]:
     """Seconds the steps after pretraining will take (evaluate, model card, samples, report), as a function of the
-    seconds one validation block takes to score: what the pretraining's time budget keeps free."""
+    seconds one validation block takes to score: what the pretraining's time budget keeps free.
+
+    On a loaded machine a full evaluation would take most of the budget; it is capped at `EVALUATION_SHARE` of the
+    time left now, and evaluation then scores the share of its items that fits (`evaluation/budget.py`)."""
     from hfscratch.tokenization.artifacts import TokenizeStats
 
     held_out = TokenizeStats.read(run.tokenized).validation["blocks"]
     blocks = FIXED_BLOCKS + EVALUATION_PASSES * held_out + BLOCKS_PER_BENCHMARK_ITEM * benchmark_items(run)
-    return lambda seconds_per_block: (
-        BEFORE_FIRST_VALIDATION_S if seconds_per_block is None else blocks * seconds_per_block
+    cap = EVALUATION_SHARE * max(0.0, run.deadline - time.monotonic())
+    return lambda seconds_per_block: min(
+        cap, BEFORE_FIRST_VALIDATION_S if seconds_per_block is None else blocks * seconds_per_block
     )
 
 
@@ -202,13 +255,15 @@ def finished(kind: type[Artifact]) -> Callable[[Path], bool]:
 def pretrain(run: Quickstart) -> str:
     import torch
 
+    from hfscratch.tokenization.artifacts import TokenizeStats
     from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
     from hfscratch.training.budget import TimeBudget
     from hfscratch.training.run_log import library_messages_to
 
     argv = [run.args.pretrain_recipe, "--data_dir", str(run.tokenized), "--output_dir", str(run.model_dir)]
-    if run.args.train_tokens:
-        argv += ["--train_tokens", str(run.args.train_tokens)]
+    # Time-bound by default: the budget sets how much is trained, up to max_epochs passes over the data.
+    train_tokens = run.args.train_tokens or int(run.args.max_epochs * TokenizeStats.read(run.tokenized).train["tokens"])
+    argv += ["--train_tokens", str(train_tokens)]
     argv += shlex.split(run.args.pretrain_args or "")
     if torch.cuda.is_available():  # the CPU recipe, on the GPU when there is one
         argv += ["--use_cpu", "false", "--bf16", str(torch.cuda.is_bf16_supported()).lower()]
@@ -247,7 +302,8 @@ def evaluate(run: Quickstart) -> str:
             f"[evaluate] ARC/HellaSwag/MMLU/TruthfulQA skipped: the Hub is not reachable; give --eval_data DIR "
             f"(a local mirror in Hub layout, like ../shared/data/benchmarks) or set ${EVAL_DATA_ENV} to run them"
         )
-    scores = run_evaluation(EvaluateArguments(**recipe))  # writes evaluation/report.md and scores.json too
+    # Scores as many items as fit the time left, less what the card, the samples and the report take.
+    scores = run_evaluation(EvaluateArguments(**recipe), deadline=run.deadline - AFTER_EVALUATION_S)
     print(render_table(scores))
     return summary(scores)
 
@@ -404,16 +460,43 @@ def run_quickstart(args: QuickstartArguments) -> Path:
         shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     run = Quickstart(args, out)
-    run.step("plan", out / "plan.json", lambda: plan_both(run))
+    run.step("plan", out / "plan.json", lambda: plan_both(run), complete=lambda _: False)  # cheap: always redone
     from hfscratch.curation.artifacts import CurationStats
+    from hfscratch.curation.pipeline import CurateArguments
+    from hfscratch.evaluation import EvaluateArguments
     from hfscratch.evaluation.scores import Scores
+    from hfscratch.tokenization.arguments import TokenizeArguments
     from hfscratch.tokenization.artifacts import TokenizeStats
+    from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
     from hfscratch.training.run_info import RunInfo
 
-    run.step("curate", out / "curate" / "stats.json", lambda: curate(run), finished(CurationStats))
-    run.step("tokenize", run.tokenized / "stats.json", lambda: tokenize(run), finished(TokenizeStats))
-    run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run), finished(RunInfo))
-    run.step("evaluate", run.model_dir / "evaluation" / "scores.json", lambda: evaluate(run), finished(Scores))
+    curate_settings = {"curate_recipe": read_recipe(args.curate_recipe, CurateArguments)}
+    tokenize_settings = curate_settings | {
+        "tokenize_recipe": read_recipe(args.tokenize_recipe, TokenizeArguments),
+        "eval_data": args.eval_data,
+    }
+    pretrain_settings = tokenize_settings | {
+        "pretrain_recipe": read_recipe(args.pretrain_recipe, ModelArguments, DataArguments, PretrainingArguments),
+        "train_tokens": args.train_tokens,
+        "max_epochs": args.max_epochs,
+        "pretrain_args": args.pretrain_args,
+    }
+    evaluate_settings = pretrain_settings | {
+        "evaluate_recipe": read_recipe(args.evaluate_recipe, EvaluateArguments),
+        "eval_limit": args.eval_limit,
+    }
+    run.step("curate", out / "curate" / "stats.json", lambda: curate(run), finished(CurationStats), curate_settings)
+    run.step(
+        "tokenize", run.tokenized / "stats.json", lambda: tokenize(run), finished(TokenizeStats), tokenize_settings
+    )
+    run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run), finished(RunInfo), pretrain_settings)
+    run.step(
+        "evaluate",
+        run.model_dir / "evaluation" / "scores.json",
+        lambda: evaluate(run),
+        finished(Scores),
+        evaluate_settings,
+    )
     run.step("model card", run.model_dir / "README.md", lambda: model_card(run))
     run.step("samples", out / "samples.md", lambda: samples(run))
     report = write_report(run)

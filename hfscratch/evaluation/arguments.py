@@ -103,6 +103,13 @@ class EvaluateArguments:
     )
 
     seed: int = field(default=1234, metadata={"help": "Seed of few-shot sampling, the domain items and generation."})
+    minutes: float | None = field(
+        default=None,
+        metadata={
+            "help": "Time budget: the domain benchmark, the lm-eval tasks and perplexity each score the same share "
+            "of their items, as many as fit (the record says how many); open-ended generation is not bounded."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.preset is not None and self.preset not in PRESET_NAMES:
@@ -119,6 +126,8 @@ class EvaluateArguments:
             raise ValueError(f"key 'domain_choices' must be at least 2, got {self.domain_choices}")
         if self.domain_context_words < 1 or self.domain_ending_words < 1:
             raise ValueError("keys 'domain_context_words' and 'domain_ending_words' must be positive")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError(f"key 'minutes' must be positive, got {self.minutes}")
         if self.raters < 1:
             raise ValueError(f"key 'raters' must be at least 1, got {self.raters}")
 

@@ -113,6 +113,60 @@ def make_lm(
     )
 
 
+def task_manager_for(
+    pairs: list[tuple[str, int | None]],
+    *,
+    data_dir: Path | None = None,
+    overrides_dir: Path | None = None,
+    extra_include: list[Path] | None = None,
+    include_defaults: bool = True,
+) -> tuple[Any, dict[str, str]]:
+    """lm-eval's task manager for `pairs`, reading from `data_dir` (a local mirror) when given; unknown names fail
+    here, with suggestions, before any work. Returns it and task -> Hub dataset id of the tasks read locally."""
+    hub_ids: dict[str, str] = {}
+    include = list(extra_include or [])
+    if include_defaults:
+        stock = task_manager()
+        names = [name for name, _ in pairs]
+        leaf_tasks(names, stock.task_index)
+        if data_dir is not None:
+            if overrides_dir is None:
+                raise ValueError("overrides_dir is required with data_dir")
+            hub_ids = write_overrides(names, Path(data_dir), overrides_dir, stock.task_index, also=list(KNOWN_TASKS))
+            include.append(overrides_dir)
+    return task_manager(include, include_defaults=include_defaults), hub_ids
+
+
+def evaluate_tasks(
+    lm: Any,
+    tasks: list[Any],
+    shots: int | None,
+    manager: Any,
+    *,
+    limit: float | None = None,
+    bootstrap_iters: int = 100000,
+    seed: int = 1234,
+    log_samples: bool = True,
+) -> dict:
+    """One `simple_evaluate` of `tasks` (names, or task objects `manager` loaded) at one few-shot count."""
+    from lm_eval import simple_evaluate
+
+    return simple_evaluate(
+        model=lm,
+        tasks=tasks,
+        num_fewshot=shots,
+        limit=limit,
+        task_manager=manager,
+        bootstrap_iters=bootstrap_iters,
+        log_samples=log_samples,
+        # lm-eval's default seeds, as its CLI uses them; the few-shot seed is the one that matters
+        random_seed=0,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+    )
+
+
 def run_harness(
     lm: Any,
     pairs: list[tuple[str, int | None]],
@@ -130,39 +184,78 @@ def run_harness(
 
     Returns lm-eval's merged results and task -> Hub dataset id of the tasks read from `data_dir`.
     """
-    from lm_eval import simple_evaluate
-
-    hub_ids: dict[str, str] = {}
-    include = list(extra_include or [])
-    if include_defaults:
-        stock = task_manager()
-        names = [name for name, _ in pairs]
-        leaf_tasks(names, stock.task_index)  # unknown names fail here, with suggestions, before any work
-        if data_dir is not None:
-            if overrides_dir is None:
-                raise ValueError("overrides_dir is required with data_dir")
-            hub_ids = write_overrides(names, Path(data_dir), overrides_dir, stock.task_index, also=list(KNOWN_TASKS))
-            include.append(overrides_dir)
-    manager = task_manager(include, include_defaults=include_defaults)
+    manager, hub_ids = task_manager_for(
+        pairs,
+        data_dir=data_dir,
+        overrides_dir=overrides_dir,
+        extra_include=extra_include,
+        include_defaults=include_defaults,
+    )
     merged: dict[str, Any] = {}
     for shots in dict.fromkeys(shots for _, shots in pairs):
         names = [name for name, s in pairs if s == shots]
-        results = simple_evaluate(
-            model=lm,
-            tasks=names,
-            num_fewshot=shots,
-            limit=limit,
-            task_manager=manager,
-            bootstrap_iters=bootstrap_iters,
-            log_samples=log_samples,
-            # lm-eval's default seeds, as its CLI uses them; the few-shot seed is the one that matters
-            random_seed=0,
-            numpy_random_seed=seed,
-            torch_random_seed=seed,
-            fewshot_random_seed=seed,
+        results = evaluate_tasks(
+            lm, names, shots, manager, limit=limit, bootstrap_iters=bootstrap_iters, seed=seed, log_samples=log_samples
         )
         merged = merge_results(merged, results)
     return merged, hub_ids
+
+
+# -- what a task costs, for a time budget ------------------------------------------------------------------
+
+
+@dataclass
+class LoadedTask:
+    """A requested task loaded once, with what a time budget needs to know about it."""
+
+    name: str
+    shots: int | None
+    task: Any  # lm-eval's Task or Group, passed back to `simple_evaluate` as is
+    leaves: dict[str, Any]  # leaf name -> Task (one for a plain task, 57 for mmlu)
+    docs: dict[str, int]  # leaf name -> items it has
+
+    def items(self, limit: float | None) -> int:
+        """Items a run with `limit` (per leaf, lm-eval's meaning) scores."""
+        return sum(items_under_limit(n, limit) for n in self.docs.values())
+
+
+def items_under_limit(docs: int, limit: float | None) -> int:
+    if limit is None:
+        return docs
+    return min(docs, math.ceil(limit * docs) if limit < 1 else int(limit))
+
+
+def load_task(manager: Any, name: str, shots: int | None) -> LoadedTask:
+    loaded = manager.load([name])
+    task = loaded["groups"].get(name) or loaded["tasks"][name]
+    leaves = loaded["tasks"]
+    return LoadedTask(name, shots, task, leaves, {leaf: len(t.eval_docs) for leaf, t in leaves.items()})
+
+
+def request_tokens_per_item(loaded: LoadedTask, lm: Any, seed: int, sample_docs: int = 4) -> float:
+    """Tokens the model scores per item of `loaded`, counted on the requests lm-eval builds for the first
+    `sample_docs` items of each leaf, with the run's few-shot count (few-shot examples are most of a prompt)."""
+    tokens, docs = 0, 0
+    for leaf in loaded.leaves.values():
+        apply_fewshot(leaf, loaded.shots, seed)
+        leaf.build_all_requests(limit=sample_docs)
+        for instance in leaf.instances:
+            context, rest = instance.args[0], instance.args[1]
+            continuation = rest if isinstance(rest, str) else ""  # generate_until: generation kwargs
+            tokens += min(len(lm.tok_encode(context + continuation)), lm.max_length)
+        docs += len({instance.doc_id for instance in leaf.instances})
+    return tokens / docs if docs else 0.0
+
+
+def apply_fewshot(task: Any, shots: int | None, seed: int) -> None:
+    """The few-shot count `simple_evaluate(num_fewshot=shots)` gives `task`, as it gives it (a task whose config
+    says 0 keeps 0; None keeps the task's own, else 0)."""
+    default = task.get_config("num_fewshot")
+    if shots is not None and default != 0:
+        task.set_config(key="num_fewshot", value=shots)
+    elif shots is None and default is None:
+        task.set_config(key="num_fewshot", value=0)
+    task.set_fewshot_seed(seed=seed)
 
 
 MERGED_KEYS = (

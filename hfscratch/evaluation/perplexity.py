@@ -10,6 +10,8 @@ compares models with different tokenizers.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -17,18 +19,30 @@ from tqdm.auto import tqdm
 
 from hfscratch.evaluation.scores import PerplexityScore, now
 
+MIN_DOCUMENTS = 8  # scored whatever the time: a perplexity of fewer says little
+
+
+def windows(length: int, window: int, stride: int) -> Iterator[tuple[int, int, int]]:
+    """(begin, end, new tokens) of each window over a document of `length` token ids; token 0 is context only."""
+    previous_end = 1
+    for begin in range(0, max(1, length - 1), stride):
+        end = min(begin + window, length)
+        new_tokens = end - previous_end  # tokens not scored by an earlier window
+        if new_tokens <= 0:
+            break
+        yield begin, end, new_tokens
+        previous_end = end
+        if end == length:
+            break
+
 
 @torch.no_grad()
 def document_nll(model: Any, token_ids: list[int], window: int, stride: int) -> tuple[float, int]:
     """Summed NLL (nats) of `token_ids[1:]` given the tokens before them, and how many tokens were scored."""
     device = next(model.parameters()).device
     ids = torch.tensor(token_ids, device=device).unsqueeze(0)
-    total, scored, previous_end = 0.0, 0, 1  # token 0 (the separator) is context only
-    for begin in range(0, max(1, ids.size(1) - 1), stride):
-        end = min(begin + window, ids.size(1))
-        new_tokens = end - previous_end  # tokens not scored by an earlier window
-        if new_tokens <= 0:
-            break
+    total, scored = 0.0, 0
+    for begin, end, new_tokens in windows(ids.size(1), window, stride):
         inputs = ids[:, begin:end]
         logits = model(input_ids=inputs).logits.float()
         # logits at position t predict token t+1: score the last `new_tokens` tokens of the window
@@ -36,38 +50,78 @@ def document_nll(model: Any, token_ids: list[int], window: int, stride: int) -> 
         targets = inputs[0, -new_tokens:]
         total -= log_probs.gather(1, targets.unsqueeze(1)).sum().item()
         scored += new_tokens
-        previous_end = end
-        if end == ids.size(1):
-            break
     return total, scored
 
 
-def perplexity(
-    model: Any, tokenizer: Any, documents: list[str], dataset: str, window: int | None = None, stride: int | None = None
-) -> PerplexityScore:
-    """scores.json's perplexity entry for `documents`."""
+def document_ids(tokenizer: Any, text: str) -> list[int]:
+    """A document's token ids after the separator it followed in the packed training stream ([] when empty)."""
+    separator = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.bos_token_id
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return [separator, *ids] if ids else []
+
+
+def forwarded_tokens(
+    model: Any, tokenizer: Any, documents: list[str], window: int | None, stride: int | None
+) -> list[int]:
+    """Tokens the model runs to score each document (windows overlap): what scoring it costs."""
+    window, stride = window_and_stride(model, window, stride)
+    return [
+        sum(end - begin for begin, end, _ in windows(len(document_ids(tokenizer, text)), window, stride))
+        for text in documents
+    ]
+
+
+def window_and_stride(model: Any, window: int | None, stride: int | None) -> tuple[int, int]:
     window = window or context_length(model)
     stride = stride or max(1, window // 2)
     if not 0 < stride <= window - 1 and window > 1:
         raise ValueError(f"perplexity stride must be in [1, window - 1] = [1, {window - 1}], got {stride}")
-    separator = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.bos_token_id
+    return window, stride
+
+
+def perplexity(
+    model: Any,
+    tokenizer: Any,
+    documents: list[str],
+    dataset: str,
+    window: int | None = None,
+    stride: int | None = None,
+    deadline: float | None = None,
+    costs: list[int] | None = None,
+) -> PerplexityScore:
+    """scores.json's perplexity entry for `documents`.
+
+    With a `deadline` (a `time.monotonic()` value), documents are scored in order while the next one is expected
+    to end before it (from the seconds per forwarded token so far and the document's cost, `forwarded_tokens`),
+    and always the first `MIN_DOCUMENTS`; the entry then records how many of them were scored.
+    """
+    window, stride = window_and_stride(model, window, stride)
+    costs = costs or forwarded_tokens(model, tokenizer, documents, window, stride)
     was_training = model.training
     model.eval()
     nats, tokens, nbytes = 0.0, 0, 0
-    for text in tqdm(documents, desc="perplexity", unit="doc"):
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    scored, forwarded, began = 0, 0, time.monotonic()
+    for text, cost in zip(tqdm(documents, desc="perplexity", unit="doc"), costs):
+        if deadline is not None and scored >= MIN_DOCUMENTS and forwarded:
+            seconds_per_token = (time.monotonic() - began) / forwarded
+            if time.monotonic() + cost * seconds_per_token > deadline:
+                print(f"[evaluate] perplexity: {scored:,} of {len(documents):,} documents fit the time left")
+                break
+        ids = document_ids(tokenizer, text)
+        scored += 1
         if not ids:
             continue
-        doc_nats, doc_tokens = document_nll(model, [separator, *ids], window, stride)
+        doc_nats, doc_tokens = document_nll(model, ids, window, stride)
         nats += doc_nats
         tokens += doc_tokens
         nbytes += len(text.encode("utf-8"))
+        forwarded += cost
     model.train(was_training)
     if tokens == 0:
         raise ValueError(f"no tokens to score in {dataset}")
     return PerplexityScore(
         dataset=dataset,
-        documents=len(documents),
+        documents=scored,
         tokens=tokens,
         bytes=nbytes,
         window=window,
@@ -76,6 +130,7 @@ def perplexity(
         perplexity=math.exp(nats / tokens),
         bits_per_byte=nats / math.log(2) / nbytes,
         date=now(),
+        of_documents=len(documents) if scored < len(documents) else None,
     )
 
 

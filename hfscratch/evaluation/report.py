@@ -85,7 +85,7 @@ def perplexity_rows(scores: Scores) -> list[dict[str, str]]:
                 "bits_per_byte": f"{values['bits_per_byte']:.4f}",
                 "nats_per_token": f"{p.nats_per_token:.4f}",
                 "tokens": f"{p.tokens:,}",
-                "documents": f"{p.documents:,}",
+                "documents": f"{p.documents:,}" + (f" of {p.of_documents:,}" if p.of_documents else ""),
                 "window": f"{p.window} / {p.stride}",
                 "date": p.date[:10],
             }
@@ -139,7 +139,7 @@ def render_table(scores: Scores) -> str:
     for row in perplexity_rows(scores):
         lines.append(
             f"perplexity on {row['dataset']}: {row['perplexity']} ({row['nats_per_token']} nats/token over "
-            f"{row['tokens']} tokens), {row['bits_per_byte']} bits/byte  {row['date']}"
+            f"{row['tokens']} tokens of {row['documents']} documents), {row['bits_per_byte']} bits/byte  {row['date']}"
         )
     lines += open_ended_lines(scores)
     human = human_line(scores)

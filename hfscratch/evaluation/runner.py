@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from hfscratch.core.artifacts import ArtifactError
 from hfscratch.core.recipes import RecipeError
 from hfscratch.evaluation.arguments import EvaluateArguments, check_paths
+from hfscratch.evaluation.budget import Part, ScoringBudget, model_probe
 from hfscratch.evaluation.report import model_index_yaml, plot_scores, render_report
-from hfscratch.evaluation.scores import HumanScore, Scores, TaskScore, now
+from hfscratch.evaluation.scores import HumanScore, Scores, now
 
 
 def _write(path: Path, text: str) -> None:
@@ -26,16 +30,21 @@ def model_name(path: str) -> str:
     return Path(path).resolve().name
 
 
-def run_evaluation(args: EvaluateArguments) -> Scores:
+def run_evaluation(args: EvaluateArguments, deadline: float | None = None) -> Scores:
     """Run what `args` asks for and add it to the output folder's record; returns the whole record.
 
     The folder gets results.json (lm-eval's own, merged per task with earlier runs), report.md, scores.png,
     model-index.yaml and, last, scores.json: all of them show every task recorded for the model so far.
+    With `args.minutes`, or `deadline` (a `time.monotonic()` value: the quickstart's), the scoring fits the time
+    (`budget.py`): the domain benchmark and the lm-eval tasks first, perplexity last, scoring documents until the
+    deadline.
     """
     from hfscratch.evaluation import harness
     from hfscratch.evaluation.tasks import quiet_lm_eval
     from hfscratch.models.loading import weights_fingerprint
 
+    if deadline is None and args.minutes is not None:
+        deadline = time.monotonic() + args.minutes * 60
     check_paths(args)
     if not args.runs_anything():
         raise RecipeError(
@@ -58,40 +67,31 @@ def run_evaluation(args: EvaluateArguments) -> Scores:
     if needs_model:
         lm = harness.make_lm(args.model_name_or_path, args.batch_size, args.max_batch_size, args.device, args.dtype)
     out.mkdir(parents=True, exist_ok=True)
+
+    jobs = [
+        *([domain_job(lm, args, out / "domain", run)] if args.domain_data else []),
+        *benchmark_jobs(lm, args, pairs, out, run, timed=deadline is not None),
+        *([perplexity_job(lm, args, run)] if args.perplexity_data else []),
+    ]
+    budget = None
+    if deadline is not None and jobs:
+        budget = ScoringBudget.probed(deadline, model_probe(lm.model, rows=harness.CPU_BATCH_SIZE, length=128))
     results: dict = {}
-
-    if pairs:
-        try:
-            results, hub_ids = harness.run_harness(
-                lm,
-                pairs,
-                limit=args.limit,
-                data_dir=Path(args.data_dir) if args.data_dir else None,
-                overrides_dir=out / "lm_eval_tasks",
-                bootstrap_iters=args.bootstrap_iters,
-                seed=args.seed,
-            )
-        except KeyError as exc:  # lm-eval's own word for a name it does not know
-            raise RecipeError(f"key 'tasks': {exc.args[0] if exc.args else exc}") from None
-        run.tasks = {t.task: t for t in harness.task_scores(results, pairs, args.limit, hub_ids)}
-        if args.preset and harness.PRESETS[args.preset].average:
-            preset_tasks = [name for name, _ in harness.PRESETS[args.preset].tasks]
-            run.averages[args.preset] = harness.average(args.preset, [run.tasks[name] for name in preset_tasks])
-
-    if args.domain_data:
-        domain, domain_results = run_domain(lm, args, out / "domain")
-        run.tasks[domain.task] = domain
-        results = harness.merge_results(results, domain_results)
-
-    if args.perplexity_data:
-        from hfscratch.evaluation.documents import held_out_documents
-        from hfscratch.evaluation.perplexity import perplexity
-
-        documents = held_out_documents(args.perplexity_data, "perplexity_data")
-        dataset = str(args.perplexity_data)
-        run.perplexity[dataset] = perplexity(
-            lm.model, lm.tokenizer, documents, dataset, args.perplexity_window, args.perplexity_stride
-        )
+    for number, job in enumerate(jobs):
+        items = job.part.items
+        if budget and not job.until_deadline:
+            items = budget.items(job.part, [j.part for j in jobs[number:]])
+            if items < job.part.items:
+                print(
+                    f"[evaluate] {job.part.name}: {items:,} of {job.part.items:,} items fit the time left", flush=True
+                )
+        began = time.monotonic()
+        results = harness.merge_results(results, job.run(items, budget.deadline if budget else None))
+        if budget:
+            budget.observe(job.part, items, time.monotonic() - began)
+    if args.preset and harness.PRESETS[args.preset].average:
+        preset_tasks = [name for name, _ in harness.PRESETS[args.preset].tasks]
+        run.averages[args.preset] = harness.average(args.preset, [run.tasks[name] for name in preset_tasks])
 
     if args.open_ended or args.human_sheet:
         run_generation(lm, args, out, run)
@@ -150,7 +150,17 @@ def write_results(out: Path, results: dict, earlier: dict, log_samples: bool) ->
         _write(out / "samples.jsonl", "\n".join([*kept, *lines]) + "\n")
 
 
-def run_domain(lm: Any, args: EvaluateArguments, folder: Path) -> tuple[TaskScore, dict]:
+@dataclass
+class Job:
+    """One part of an evaluation: its cost (for a time budget) and how to run `items` of its items."""
+
+    part: Part
+    run: Callable[[int, float | None], dict]  # (items, deadline) -> lm-eval's results ({} if not lm-eval's)
+    until_deadline: bool = False  # scores items in order until the deadline, rather than a share of them
+
+
+def domain_job(lm: Any, args: EvaluateArguments, folder: Path, scores: Scores) -> Job:
+    """The domain cloze benchmark on the first `items` of its items (they are in random order)."""
     from hfscratch.evaluation import harness
     from hfscratch.evaluation.documents import held_out_documents
     from hfscratch.evaluation.domain import TASK_NAME, build_items, domain_scores, write_task
@@ -167,16 +177,82 @@ def run_domain(lm: Any, args: EvaluateArguments, folder: Path) -> tuple[TaskScor
         )
     except ValueError as exc:
         raise RecipeError(f"key 'domain_data': {args.domain_data}: {exc}") from None
-    write_task(items, folder)
-    results, _ = harness.run_harness(
-        lm,
-        [(TASK_NAME, 0)],
-        extra_include=[folder],
-        include_defaults=False,
-        bootstrap_iters=args.bootstrap_iters,
-        seed=args.seed,
-    )
-    return domain_scores(results, args.domain_choices), results
+
+    def run(count: int, deadline: float | None) -> dict:
+        write_task(items[:count], folder)
+        results, _ = harness.run_harness(
+            lm,
+            [(TASK_NAME, 0)],
+            extra_include=[folder],
+            include_defaults=False,
+            bootstrap_iters=args.bootstrap_iters,
+            seed=args.seed,
+        )
+        score = domain_scores(results, args.domain_choices)
+        scores.tasks[TASK_NAME] = replace(score, limit=count) if count < len(items) else score
+        return results
+
+    def request_tokens(item: dict) -> int:
+        # each choice is scored after the context, and once more alone (lm-eval's acc_mutual_info)
+        context = len(lm.tok_encode(item["ctx"]))
+        endings = [len(lm.tok_encode(" " + ending)) for ending in item["endings"]]
+        return sum(min(context + n, lm.max_length) + n for n in endings)
+
+    return Job(Part("domain benchmark", len(items), float(sum(map(request_tokens, items)))), run)
+
+
+def benchmark_jobs(
+    lm: Any, args: EvaluateArguments, pairs: list[tuple[str, int | None]], out: Path, scores: Scores, timed: bool
+) -> list[Job]:
+    """One job per requested lm-eval task, each loaded once (mmlu's 57 subjects take a while to load); `timed`:
+    its cost is counted (on the requests lm-eval builds for a few items) for a time budget."""
+    from hfscratch.evaluation import harness
+
+    if not pairs:
+        return []
+    try:
+        manager, hub_ids = harness.task_manager_for(
+            pairs, data_dir=Path(args.data_dir) if args.data_dir else None, overrides_dir=out / "lm_eval_tasks"
+        )
+        loaded = [harness.load_task(manager, name, shots) for name, shots in pairs]
+    except KeyError as exc:  # lm-eval's own word for a name it does not know
+        raise RecipeError(f"key 'tasks': {exc.args[0] if exc.args else exc}") from None
+
+    def job(task: harness.LoadedTask) -> Job:
+        items = task.items(args.limit)
+        per_item = harness.request_tokens_per_item(task, lm, args.seed) if timed else 0.0
+
+        def run(count: int, deadline: float | None) -> dict:
+            limit = args.limit if count >= items else max(1, count // len(task.docs))
+            results = harness.evaluate_tasks(
+                lm, [task.task], task.shots, manager, limit=limit, bootstrap_iters=args.bootstrap_iters, seed=args.seed
+            )
+            (score,) = harness.task_scores(results, [(task.name, task.shots)], limit, hub_ids)
+            scores.tasks[task.name] = score
+            return results
+
+        return Job(Part(task.name, items, per_item * items), run)
+
+    return [job(task) for task in loaded]
+
+
+def perplexity_job(lm: Any, args: EvaluateArguments, scores: Scores) -> Job:
+    """Perplexity, last: it scores documents in order until the deadline (its share is what is left)."""
+    from hfscratch.evaluation.documents import held_out_documents
+    from hfscratch.evaluation.perplexity import forwarded_tokens, perplexity
+
+    documents = held_out_documents(args.perplexity_data, "perplexity_data")
+    dataset = str(args.perplexity_data)
+    window, stride = args.perplexity_window, args.perplexity_stride
+    costs = forwarded_tokens(lm.model, lm.tokenizer, documents, window, stride)
+
+    def run(count: int, deadline: float | None) -> dict:
+        scores.perplexity[dataset] = perplexity(
+            lm.model, lm.tokenizer, documents, dataset, window, stride, deadline=deadline, costs=costs
+        )
+        return {}
+
+    return Job(Part("perplexity", len(documents), float(sum(costs))), run, until_deadline=True)
 
 
 def run_generation(lm: Any, args: EvaluateArguments, out: Path, scores: Scores) -> None:

@@ -80,6 +80,7 @@ class PerplexityScore:
     perplexity: float
     bits_per_byte: float
     date: str
+    of_documents: int | None = None  # documents held out, when a time budget scored only `documents` of them
 
 
 @dataclass
