@@ -1,50 +1,81 @@
-"""`hfscratch finetune RECIPE.yaml [--merge] [--key value ...]`: LoRA supervised fine-tuning with PEFT.
+"""`hfscratch finetune RECIPE.yaml [--method full|lora|dpo] [--merge] [--key value ...]`: SFT and DPO with TRL.
 
-Parses the recipe, calls `hfscratch.finetuning.train.run_finetune`, prints the summary. The keys include every
-`TrainingArguments` field, so parsing imports transformers' TrainingArguments; the training code (torch, peft,
-the Trainer) is imported only once a run starts.
+Reads the method first (the command line's `--method`, else the recipe's `method` key), since it decides the
+class of the training keys (TRL's `SFTConfig` or `DPOConfig`); then parses the recipe, calls
+`hfscratch.finetuning.train.run_finetune` and prints the summary. Parsing imports the configs (and so
+`TrainingArguments`); the trainers, torch's training code and peft's models are imported once a run starts.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from hfscratch.core.recipes import parse_recipe
+from hfscratch.core.recipes import RecipeError, parse_recipe
 
 DESCRIPTION = (
-    "Hand-off: LoRA fine-tuning with PEFT on instruction data (Alpaca or chat JSONL), loss on the responses only; "
-    "saves the adapter and, with --merge, a merged model folder."
+    "Hand-off: supervised fine-tuning (--method full or lora, TRL's SFTTrainer, packed, loss on the replies only) "
+    "or preference tuning (--method dpo, TRL's DPOTrainer) of a model folder; saves the model or adapter."
 )
 
 
-def summarize(results: dict) -> str:
+def requested_method(argv: Sequence[str]) -> str:
+    """The method `argv` asks for, read before parsing: `--method X` (or `--method=X`), else the recipe's
+    `method` key, else the default. A value that is no method is left for the parser to reject."""
+    from hfscratch.finetuning.arguments import DEFAULT_METHOD
+
+    for i, word in enumerate(argv):
+        if word == "--method" and i + 1 < len(argv):
+            return argv[i + 1]
+        if word.startswith("--method="):
+            return word.split("=", 1)[1]
+    if argv and not argv[0].startswith("-"):
+        import yaml
+
+        from hfscratch.core.resources import resolve_recipe
+
+        try:
+            recipe = yaml.safe_load(resolve_recipe(argv[0], "finetune").read_text(encoding="utf-8"))
+        except (OSError, RecipeError, yaml.YAMLError):
+            return DEFAULT_METHOD  # the parser reports the file's problem in its own words
+        if isinstance(recipe, dict) and isinstance(recipe.get("method"), str):
+            return recipe["method"]
+    return DEFAULT_METHOD
+
+
+def summarize(results: Any, output_dir: str) -> str:
+    what = "model" if results.method == "full" else "adapter"
     lines = [
-        f"adapter: {results['output_dir']}  ({results['trainable_params']:,} of {results['all_params']:,} parameters "
-        f"trainable, {results['trainable_percent']:.3f}%)",
-        f"response-only eval loss: {results['eval_loss_before']:.4f} -> {results['eval_loss_after']:.4f} "
-        f"({results['steps']} steps, {results['wall_seconds']:.0f} s)",
+        f"{results.method}: {what} in {output_dir}  ({results.trainable_params:,} of {results.all_params:,} "
+        f"parameters trainable, {results.trainable_percent:.3f}%; {results.steps} steps, {results.wall_seconds:.0f} s)"
     ]
-    if "merged_dir" in results:
-        lines.append(f"merged model: {results['merged_dir']}")
+    if results.method == "dpo":
+        lines.append(
+            f"held-out reward margin: {results.eval_margin_before:.4f} -> {results.eval_margin_after:.4f}; "
+            f"reward accuracy {results.eval_reward_accuracy_before:.1%} -> {results.eval_reward_accuracy_after:.1%}; "
+            f"DPO loss {results.eval_loss_before:.4f} -> {results.eval_loss_after:.4f}"
+        )
+    else:
+        lines.append(f"assistant-only eval loss: {results.eval_loss_before:.4f} -> {results.eval_loss_after:.4f}")
+    if results.merged_dir:
+        lines.append(f"merged model: {results.merged_dir}")
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str]) -> int:
-    from hfscratch.finetuning.arguments import FinetuneDataArguments, FinetuneTrainingArguments, LoraArguments
+    from hfscratch.finetuning.arguments import FinetuneDataArguments, LoraArguments, training_arguments_class
 
+    keys = training_arguments_class(requested_method(argv))
     data, lora, args = parse_recipe(
-        [FinetuneDataArguments, LoraArguments, FinetuneTrainingArguments],
-        argv,
-        prog="hfscratch finetune",
-        description=DESCRIPTION,
+        [FinetuneDataArguments, LoraArguments, keys], argv, prog="hfscratch finetune", description=DESCRIPTION
     )
-    if not args.label_names:
-        args.label_names = ["labels"]  # PeftModel's forward hides `labels` from the Trainer's signature check
+    if keys is not training_arguments_class(data.method):  # the early read and the parser must agree
+        raise RecipeError(f"method: read as {requested_method(argv)!r} before parsing, {data.method!r} after")
     from hfscratch.finetuning.train import run_finetune
 
     results = run_finetune(data, lora, args)
-    print(summarize({**results, "output_dir": args.output_dir}))
+    print(summarize(results, args.output_dir))
     return 0
 
 

@@ -1,24 +1,24 @@
-"""Instruction data: Alpaca or chat records read with line-precise errors, tokenized with response-only labels.
+"""Fine-tuning data read with line-precise errors: instruction records for SFT, preference pairs for DPO.
 
-Two record shapes are accepted, one per JSONL line (or as a JSON list):
+SFT takes one record a JSONL line (or a JSON list), in either shape:
   Alpaca: {"instruction": ..., "input": ... (optional), "output": ...}
   chat:   {"messages": [{"role": "system"|"user"|"assistant", "content": ...}, ...]}
-Both become chat messages, and the tokenizer's chat template turns them into tokens together with a mask of
-the assistant's tokens. Labels are the token ids there and -100 elsewhere, so the loss counts only what the
-model is meant to write (as in Alpaca, Vicuna and TRL's `assistant_only_loss`), never the prompt.
+Both become chat messages; TRL's SFTTrainer renders them with the chat template and, with `assistant_only_loss`,
+keeps the loss on the tokens of the template's {% generation %} block: what the model is meant to write.
+DPO takes {"prompt": ..., "chosen": ..., "rejected": ...} (strings), turned into TRL's conversational
+preference rows (a user turn, and each answer as an assistant turn), so both answers go through the same template.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hfscratch.core.recipes import RecipeError
 from hfscratch.prompting.templates import CHAT_ROLES, messages_from_record
 
-IGNORE_INDEX = -100  # the label that torch's cross-entropy (and transformers' loss) skips
+PREFERENCE_FIELDS = ("prompt", "chosen", "rejected")
 
 
 def _check_record(record: Any, where: str, system_prompt: str | None) -> list[dict[str, str]]:
@@ -52,69 +52,73 @@ def _check_record(record: Any, where: str, system_prompt: str | None) -> list[di
     return messages_from_record(record, system_prompt)
 
 
-def read_instruction_file(path: str | Path, system_prompt: str | None = None) -> list[list[dict[str, str]]]:
-    """Every record of a .jsonl (one object a line; blank lines skipped) or .json (a list) file, as messages."""
+def _read_records(path: str | Path, kind: str) -> list[tuple[Any, str]]:
+    """(record, "file:line") for every record of a .jsonl (one object a line; blank lines skipped) or .json (a
+    list) file; `kind` names the records in errors."""
     path = Path(path)
     if not path.is_file():
-        raise RecipeError(f"{path}: instruction file not found (expected JSONL of instruction/output or messages)")
+        raise RecipeError(f"{path}: {kind} file not found (expected JSONL, one record a line)")
     text = path.read_text(encoding="utf-8")
-    conversations = []
+    records = []
     if path.suffix == ".json":
         try:
-            records = json.loads(text)
+            listed = json.loads(text)
         except json.JSONDecodeError as exc:
             raise RecipeError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        if not isinstance(records, list):
-            raise RecipeError(f"{path}: a .json instruction file must hold a list of records")
-        for i, record in enumerate(records):
-            conversations.append(_check_record(record, f"{path}: record {i}", system_prompt))
+        if not isinstance(listed, list):
+            raise RecipeError(f"{path}: a .json {kind} file must hold a list of records")
+        records = [(record, f"{path}: record {i}") for i, record in enumerate(listed)]
     else:
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
+                records.append((json.loads(line), f"{path}:{number}"))
             except json.JSONDecodeError as exc:
                 raise RecipeError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            conversations.append(_check_record(record, f"{path}:{number}", system_prompt))
-    if not conversations:
+    if not records:
         raise RecipeError(f"{path}: no records")
-    return conversations
+    return records
 
 
-def tokenize_conversation(tokenizer: Any, messages: Sequence[dict[str, str]], max_length: int) -> dict[str, list[int]]:
-    """Token ids, attention mask and response-only labels of one conversation, cut at `max_length` tokens."""
-    encoded = tokenizer.apply_chat_template(
-        list(messages), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-    )
-    ids = encoded["input_ids"][:max_length]
-    mask = encoded["assistant_masks"][:max_length]
-    labels = [token if keep else IGNORE_INDEX for token, keep in zip(ids, mask)]
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+def read_instruction_file(path: str | Path, system_prompt: str | None = None) -> list[list[dict[str, str]]]:
+    """Every Alpaca or chat record of a JSONL (or JSON list) file, as chat messages."""
+    return [_check_record(record, where, system_prompt) for record, where in _read_records(path, "instruction")]
 
 
-def build_dataset(tokenizer: Any, conversations: list[list[dict[str, str]]], max_length: int) -> Any:
-    """A `datasets.Dataset` of tokenized conversations; ones whose response was cut off entirely are dropped."""
-    from datasets import Dataset
+def _check_preference(record: Any, where: str, system_prompt: str | None) -> dict[str, list[dict[str, str]]]:
+    """One {prompt, chosen, rejected} record (strings) as TRL's conversational preference row, or a `RecipeError`."""
+    if not isinstance(record, dict):
+        raise RecipeError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    for field in PREFERENCE_FIELDS:
+        if field not in record:
+            raise RecipeError(f"{where}: missing field {field!r} (a preference record needs prompt, chosen, rejected)")
+        if not isinstance(record[field], str) or not record[field].strip():
+            raise RecipeError(f"{where}: field {field!r} must be a non-empty string")
+    if record["chosen"].strip() == record["rejected"].strip():
+        raise RecipeError(f"{where}: 'chosen' and 'rejected' are the same answer, so there is no preference to learn")
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    return {
+        "prompt": [*system, {"role": "user", "content": record["prompt"].strip()}],
+        "chosen": [{"role": "assistant", "content": record["chosen"].strip()}],
+        "rejected": [{"role": "assistant", "content": record["rejected"].strip()}],
+    }
 
-    rows = [tokenize_conversation(tokenizer, messages, max_length) for messages in conversations]
-    kept = [row for row in rows if any(label != IGNORE_INDEX for label in row["labels"])]
-    dataset = Dataset.from_list(kept)
-    dataset.info.description = f"{len(rows) - len(kept)} of {len(rows)} dropped: no response within {max_length}"
-    return dataset
+
+def read_preference_file(path: str | Path, system_prompt: str | None = None) -> list[dict[str, list[dict[str, str]]]]:
+    """Every {prompt, chosen, rejected} record of a JSONL file, as conversational rows for TRL's `DPOTrainer`."""
+    return [_check_preference(record, where, system_prompt) for record, where in _read_records(path, "preference")]
 
 
-def split_validation(
-    conversations: list[list[dict[str, str]]], fraction: float, seed: int
-) -> tuple[list[list[dict[str, str]]], list[list[dict[str, str]]]]:
+def split_validation(records: list, fraction: float, seed: int) -> tuple[list, list]:
     """A seeded random split of the records: (train, validation), with at least one of each."""
     import random
 
-    if len(conversations) < 2:
+    if len(records) < 2:
         raise RecipeError("validation_fraction: needs at least 2 records to hold some out")
-    order = list(range(len(conversations)))
+    order = list(range(len(records)))
     random.Random(seed).shuffle(order)
     held = min(max(1, round(fraction * len(order))), len(order) - 1)
     validation = sorted(order[:held])
     train = sorted(order[held:])
-    return [conversations[i] for i in train], [conversations[i] for i in validation]
+    return [records[i] for i in train], [records[i] for i in validation]

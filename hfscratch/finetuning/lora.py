@@ -1,4 +1,4 @@
-"""LoRA with PEFT on our Llama-named modules: the adapter, its base-model check, and merging.
+"""LoRA with PEFT on our Llama-named modules: the adapter's config, its base-model record, and merging.
 
 PEFT finds its targets by module name. Ours are Llama's (`model.layers.N.self_attn.{q,k,v,o}_proj`,
 `mlp.{gate,up,down}_proj`), so the default targets are every projection of every block, as QLoRA recommends
@@ -40,11 +40,11 @@ def present_target_modules(model: Any, wanted: Sequence[str]) -> list[str]:
     return found
 
 
-def apply_lora(model: Any, r: int, alpha: float, dropout: float, target_modules: Sequence[str]) -> Any:
-    """`model` wrapped in a `PeftModel` whose only trainable weights are the LoRA matrices."""
-    from peft import LoraConfig, get_peft_model
+def lora_config(model: Any, r: int, alpha: float, dropout: float, target_modules: Sequence[str]) -> Any:
+    """The `LoraConfig` TRL's trainers wrap the model with (`peft_config`): only the LoRA matrices train."""
+    from peft import LoraConfig
 
-    config = LoraConfig(
+    return LoraConfig(
         r=r,
         lora_alpha=alpha,
         lora_dropout=dropout,
@@ -52,7 +52,6 @@ def apply_lora(model: Any, r: int, alpha: float, dropout: float, target_modules:
         bias="none",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
 
 
 def trainable_share(peft_model: Any) -> dict[str, float]:
@@ -95,11 +94,18 @@ def merge_adapter(model_dir: str | Path, adapter_dir: str | Path, out_dir: str |
         merged = merged.to(getattr(torch, saved_dtype))
     tmp = out_dir.with_name(out_dir.name + ".incomplete")
     shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_pretrained(tmp)
-    load_tokenizer(adapter_dir).save_pretrained(tmp)
-    for code in Path(model_dir).glob("*_hfscratch.py"):  # where the base was loaded as local code
-        if not (tmp / code.name).exists():
-            shutil.copy2(code, tmp / code.name)
+    save_model_folder(merged, load_tokenizer(adapter_dir), model_dir, tmp)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return out_dir
+
+
+def save_model_folder(model: Any, tokenizer: Any, base_dir: str | Path, out_dir: str | Path) -> None:
+    """A plain model folder: weights, config (with auto_map), tokenizer, and the two code files of the base, so
+    `AutoModelForCausalLM.from_pretrained(out_dir, trust_remote_code=True)` loads it where hfscratch is not."""
+    out_dir = Path(out_dir)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    for code in Path(base_dir).glob("*_hfscratch.py"):  # where the base was loaded as local code
+        if not (out_dir / code.name).exists():
+            shutil.copy2(code, out_dir / code.name)

@@ -5,6 +5,11 @@ asks about the same material: what a standard-library function does (its docstri
 signature is (from `inspect.signature`), and what a language reference topic says (`pydoc_data.topics`).
 Every answer is written by CPython's authors, nothing is downloaded, and the set is the same on every machine
 with the same Python version.
+
+The preference pairs for DPO are made from the same records: the chosen answer is the documented one, the
+rejected answer is a real answer to a different question of the same kind (another function's docstring or
+signature, another topic's text), so style alone does not tell them apart; the model has to match the answer to
+the question.
 """
 
 from __future__ import annotations
@@ -92,10 +97,45 @@ def python_docs_instructions(max_records: int | None = None, seed: int = 0) -> l
     return unique[:max_records] if max_records else unique
 
 
-def write_python_docs_instructions(path: str | Path, max_records: int | None = None, seed: int = 0) -> Path:
+def _question(record: dict[str, str]) -> str:
+    """The user's turn of an Alpaca record, as `messages_from_record` writes it (instruction, blank line, input)."""
+    return record["instruction"] + (f"\n\n{record['input']}" if record["input"] else "")
+
+
+def python_docs_preferences(max_records: int | None = None, seed: int = 0) -> list[dict[str, str]]:
+    """{prompt, chosen, rejected} pairs: each question's documented answer, and the answer of the next question of
+    the same kind (same instruction; "What does X do" counts as one kind) whose answer differs."""
+
+    def kind(record: dict[str, str]) -> str:
+        return record["instruction"] if record["input"] else record["instruction"].split("`")[0]
+
+    records = python_docs_instructions(seed=seed)
+    kinds: dict[str, list[dict[str, str]]] = {}
+    for record in records:
+        kinds.setdefault(kind(record), []).append(record)
+    pairs = []
+    for record in records:
+        same_kind = kinds[kind(record)]
+        start = same_kind.index(record)
+        others = (same_kind[(start + step) % len(same_kind)] for step in range(1, len(same_kind)))
+        rejected = next((r["output"] for r in others if r["output"] != record["output"]), None)
+        if rejected is not None:  # a kind whose answers are all the same has no pair
+            pairs.append({"prompt": _question(record), "chosen": record["output"], "rejected": rejected})
+    return pairs[:max_records] if max_records else pairs
+
+
+def write_jsonl(path: str | Path, records: list[dict[str, str]]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
-        for record in python_docs_instructions(max_records, seed):
+        for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path
+
+
+def write_python_docs_instructions(path: str | Path, max_records: int | None = None, seed: int = 0) -> Path:
+    return write_jsonl(path, python_docs_instructions(max_records, seed))
+
+
+def write_python_docs_preferences(path: str | Path, max_records: int | None = None, seed: int = 0) -> Path:
+    return write_jsonl(path, python_docs_preferences(max_records, seed))

@@ -44,6 +44,18 @@ def grammar_task(rng: random.Random, kinds: list[str] | None = None) -> dict[str
     return {"instruction": instruction, "input": " ".join(words), "output": TASK_KINDS[instruction](words).strip(".")}
 
 
+def grammar_preference(rng: random.Random) -> dict[str, str]:
+    """A DPO pair: the right answer to a grammar task, and the right answer to another task on the same sentence
+    (a real answer to a different question), never equal to it."""
+    kinds = list(TASK_KINDS)[:4]  # subject, object, verb, adjective: one-word answers
+    instruction = rng.choice(kinds)
+    words = sentence_words(rng)
+    chosen = TASK_KINDS[instruction](words).strip(".")
+    others = [TASK_KINDS[k](words).strip(".") for k in kinds if k != instruction]
+    rejected = rng.choice([o for o in others if o != chosen])
+    return {"prompt": f"{instruction}\n\n{' '.join(words)}", "chosen": chosen, "rejected": rejected}
+
+
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
@@ -143,3 +155,20 @@ def subprocess_env() -> dict[str, str]:
 
 
 CLI = [sys.executable, "-m", "hfscratch"]
+# What every in-process test run adds: the CPU, no progress bars, a fixed seed, logs now and then, no evaluation
+# during training (the step measures before and after itself).
+QUIET = ["--use_cpu", "true", "--disable_tqdm", "true", "--seed", "0", "--logging_steps", "4", "--eval_strategy", "no"]
+
+
+def run_finetune_cli(out: Path, *argv: str) -> dict:
+    """`hfscratch finetune ARGV --output_dir OUT` in this process (through the step's main), one thread; returns
+    the output folder, the parsed finetune_results.json and the wall time."""
+    import time
+
+    from hfscratch.finetuning.cli import main
+
+    started = time.perf_counter()
+    with single_thread():
+        assert main([*argv, "--output_dir", str(out), *QUIET]) == 0
+    seconds = time.perf_counter() - started
+    return {"out": out, "results": json.loads((out / "finetune_results.json").read_text()), "seconds": seconds}

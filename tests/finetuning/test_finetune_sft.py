@@ -1,70 +1,66 @@
-"""`hfscratch finetune`: LoRA on a tiny pretrained model, response-only loss, adapter reload, merge, bad input."""
+"""`hfscratch finetune --method full|lora`: TRL's SFTTrainer on a tiny pretrained model, packed, assistant-only
+loss; the output folders reload (adapter, merge, plain model folder); bad input and wrong modes are refused."""
 
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
-from finetuning_helpers import CLI, REPO, grammar_task, single_thread, subprocess_env, write_jsonl
+from finetuning_helpers import CLI, REPO, run_finetune_cli, subprocess_env
 
 from hfscratch.core.recipes import RecipeError
 from hfscratch.finetuning.cli import main as finetune_main
-from hfscratch.finetuning.data import IGNORE_INDEX, read_instruction_file, tokenize_conversation
+from hfscratch.finetuning.data import read_instruction_file
 from hfscratch.models.loading import check_adapter_base, load_model
 
 LORA_R = 8
+MINUTE = 60.0  # the training of each CI run (the Trainer's clock; wall time also counts the machine's load)
 
 
 @pytest.fixture(scope="module")
-def instruction_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("instructions")
-    rng = random.Random(1)
-    train = write_jsonl(folder / "train.jsonl", [grammar_task(rng) for _ in range(192)])
-    # the validation set mixes both record shapes: chat records go through the same template
-    validation = [grammar_task(rng) for _ in range(48)]
-    validation[:8] = [
-        {
-            "messages": [
-                {"role": "user", "content": f"{r['instruction']}\n\n{r['input']}"},
-                {"role": "assistant", "content": r["output"]},
-            ]
-        }
-        for r in validation[:8]
-    ]
-    return train, write_jsonl(folder / "validation.jsonl", validation)
-
-
-@pytest.fixture(scope="module")
-def finetuned(tiny_base_model: Path, instruction_files, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One `hfscratch finetune ... --merge` run (in-process, through the step's main) and its results."""
-    out = tmp_path_factory.mktemp("finetune") / "adapter"
+def lora_sft(tiny_base_model: Path, instruction_files, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`hfscratch finetune --method lora ... --merge` on the grammar tasks."""
     train, validation = instruction_files
-    argv = [
-        "--model_name_or_path", str(tiny_base_model), "--train_file", str(train), "--validation_file", str(validation),
-        "--output_dir", str(out), "--lora_r", str(LORA_R), "--lora_alpha", "16", "--learning_rate", "3e-3",
-        "--num_train_epochs", "8", "--per_device_train_batch_size", "16", "--max_seq_length", "96",
-        "--logging_steps", "4", "--use_cpu", "true", "--disable_tqdm", "true", "--seed", "0", "--merge",
-    ]  # fmt: skip
-    with single_thread():
-        assert finetune_main(argv) == 0
-    return {"out": out, "results": json.loads((out / "finetune_results.json").read_text())}
+    return run_finetune_cli(
+        tmp_path_factory.mktemp("finetune") / "adapter", "--method", "lora", "--model_name_or_path",
+        str(tiny_base_model), "--train_file", str(train), "--validation_file", str(validation), "--lora_r",
+        str(LORA_R), "--lora_alpha", "16", "--learning_rate", "3e-3", "--num_train_epochs", "6",
+        "--per_device_train_batch_size", "4", "--max_length", "256", "--merge",
+    )  # fmt: skip
 
 
-@pytest.mark.slow
-def test_lora_lowers_response_only_eval_loss(finetuned: dict) -> None:
-    results = finetuned["results"]
-    print(f"response-only eval loss {results['eval_loss_before']:.4f} -> {results['eval_loss_after']:.4f}")
+def test_full_sft_lowers_assistant_only_eval_loss(full_sft: dict) -> None:
+    results = full_sft["results"]
+    print(f"full SFT eval loss {results['eval_loss_before']:.4f} -> {results['eval_loss_after']:.4f}, "
+          f"{full_sft['seconds']:.0f} s")  # fmt: skip
+    assert results["method"] == "full" and results["packing"] is True
+    assert results["eval_loss_after"] < 0.4 * results["eval_loss_before"]
+    assert results["trainable_percent"] == 100.0 and results["lora"] is None
+    assert results["validation_records"] == 48 and results["train_records"] == 192
+    assert results["train_seconds"] < MINUTE
+
+
+def test_lora_sft_lowers_assistant_only_eval_loss(lora_sft: dict) -> None:
+    results = lora_sft["results"]
+    print(f"LoRA SFT eval loss {results['eval_loss_before']:.4f} -> {results['eval_loss_after']:.4f}, "
+          f"{lora_sft['seconds']:.0f} s")  # fmt: skip
+    assert results["method"] == "lora" and results["packing"] is True
     assert results["eval_loss_after"] < 0.5 * results["eval_loss_before"]
-    assert results["validation_records"] == 48 and results["steps"] == 96  # 192 / 16 x 8 epochs
-    assert (finetuned["out"] / "loss_curve.png").stat().st_size > 1000
+    assert (lora_sft["out"] / "loss_curve.png").stat().st_size > 1000
+    assert results["train_seconds"] < MINUTE
 
 
-@pytest.mark.slow
-def test_trainable_share_is_the_lora_matrices(finetuned: dict, tiny_base_model: Path) -> None:
+def test_packing_puts_several_examples_in_a_block(lora_sft: dict) -> None:
+    """The run trained on packed blocks: fewer steps than one example a row would take."""
+    results = lora_sft["results"]
+    unpacked_steps = 6 * 192 // 4
+    assert results["steps"] < unpacked_steps / 2, results["steps"]
+
+
+def test_trainable_share_is_the_lora_matrices(lora_sft: dict, tiny_base_model: Path) -> None:
     """r x (in + out) per adapted projection: all 7 in each of 2 layers, nothing else trainable."""
     base = load_model(tiny_base_model, "float32")
     expected = sum(
@@ -72,21 +68,20 @@ def test_trainable_share_is_the_lora_matrices(finetuned: dict, tiny_base_model: 
         for name, module in base.named_modules()
         if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1].endswith("_proj")
     )
-    results = finetuned["results"]
+    results = lora_sft["results"]
     assert results["trainable_params"] == expected
     assert results["all_params"] == base.num_parameters() + expected
     assert results["trainable_percent"] == pytest.approx(100 * expected / results["all_params"])
 
 
-@pytest.mark.slow
-def test_adapter_folder_reloads_and_merged_logits_match(finetuned: dict, tiny_base_model: Path) -> None:
+def test_adapter_folder_reloads_and_merged_logits_match(lora_sft: dict, tiny_base_model: Path) -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    out = finetuned["out"]
-    assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja"} <= {
-        p.name for p in out.iterdir()
-    }
+    out = lora_sft["out"]
+    contract = {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja",
+                "hfscratch_base.json", "finetune_results.json", "loss_curve.png"}  # fmt: skip
+    assert contract <= {p.name for p in out.iterdir()}  # what generate --adapter and the hub read
     adapted = PeftModel.from_pretrained(load_model(tiny_base_model, "float32"), str(out)).eval()
     merged = AutoModelForCausalLM.from_pretrained(str(out / "merged"), trust_remote_code=True).eval()
     base = load_model(tiny_base_model, "float32").eval()
@@ -97,7 +92,7 @@ def test_adapter_folder_reloads_and_merged_logits_match(finetuned: dict, tiny_ba
     )["input_ids"]  # fmt: skip
     with torch.no_grad():
         adapted_logits, merged_logits, base_logits = (m(input_ids=ids).logits for m in (adapted, merged, base))
-    assert (adapted_logits - merged_logits).abs().max().item() <= 1e-5
+    assert (adapted_logits - merged_logits).abs().max().item() <= 1e-4  # fp32 rounding of the folded update
     assert (adapted_logits - base_logits).abs().max().item() > 1e-2  # the adapter changes the model
     # the fine-tuned model answers in the trained format, a short reply closed by EOS, and gets this one right
     generated = merged.generate(ids, max_new_tokens=8, do_sample=False, eos_token_id=tokenizer.eos_token_id)
@@ -106,44 +101,65 @@ def test_adapter_folder_reloads_and_merged_logits_match(finetuned: dict, tiny_ba
     assert tokenizer.decode(answer, skip_special_tokens=True).strip() == "6"
 
 
-@pytest.mark.slow
-def test_merged_folder_loads_where_hfscratch_is_not_importable(finetuned: dict) -> None:
-    """The merged folder is a plain Hub-style model folder: config with auto_map, both code files, tokenizer."""
-    merged = finetuned["out"] / "merged"
-    assert {"config.json", "model.safetensors", "configuration_hfscratch.py", "modeling_hfscratch.py"} <= {
-        p.name for p in merged.iterdir()
-    }
+def load_where_hfscratch_is_not_importable(folder: Path) -> str:
     script = (
         "import sys; sys.modules['hfscratch'] = None\n"  # any import of the package now fails
         "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
-        f"m = AutoModelForCausalLM.from_pretrained({str(merged)!r}, trust_remote_code=True)\n"
-        f"t = AutoTokenizer.from_pretrained({str(merged)!r})\n"
+        f"m = AutoModelForCausalLM.from_pretrained({str(folder)!r}, trust_remote_code=True)\n"
+        f"t = AutoTokenizer.from_pretrained({str(folder)!r})\n"
         "print(type(m).__module__, type(m).__name__, bool(t.chat_template))\n"
     )
     result = subprocess.run(
         [CLI[0], "-c", script], cwd="/", env=subprocess_env(), capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "modeling_hfscratch HFScratchForCausalLM True" in result.stdout
+    return result.stdout
 
 
-def test_labels_cover_only_the_response(tiny_base_model: Path) -> None:
-    from transformers import AutoTokenizer
+@pytest.mark.slow
+def test_merged_and_full_folders_load_where_hfscratch_is_not_importable(lora_sft: dict, full_sft: dict) -> None:
+    """Both are plain Hub-style model folders: config with auto_map, both code files, tokenizer with its template."""
+    for folder in (lora_sft["out"] / "merged", full_sft["out"]):
+        assert {"config.json", "model.safetensors", "configuration_hfscratch.py", "modeling_hfscratch.py",
+                "chat_template.jinja"} <= {p.name for p in folder.iterdir()}  # fmt: skip
+        assert "modeling_hfscratch HFScratchForCausalLM True" in load_where_hfscratch_is_not_importable(folder)
 
-    from hfscratch.prompting.templates import CHAT_TEMPLATE
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_base_model))
-    tokenizer.chat_template = CHAT_TEMPLATE
+def test_full_sft_folder_is_the_trained_model(full_sft: dict, tiny_base_model: Path) -> None:
+    """No adapter: the folder's weights are the fine-tuned ones, and the tokenizer carries the chat template."""
+    out = full_sft["out"]
+    assert not (out / "adapter_config.json").exists() and not (out / "hfscratch_base.json").exists()
+    tuned, base = load_model(out, "float32"), load_model(tiny_base_model, "float32")
+    weight = "model.layers.0.self_attn.q_proj.weight"
+    assert (tuned.state_dict()[weight] - base.state_dict()[weight]).abs().max().item() > 1e-3
+    assert "### Assistant:" in (out / "chat_template.jinja").read_text()
+
+
+def test_assistant_only_labels_cover_the_reply_and_its_eos(tiny_base_model: Path) -> None:
+    """TRL's tokenization with our template: the labels are the reply and EOS, nothing of the prompt."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from hfscratch.finetuning.arguments import FinetuneSFTConfig
+    from hfscratch.finetuning.train import resolve_chat_template
+    from hfscratch.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_base_model)
+    tokenizer.chat_template = resolve_chat_template(tokenizer, None)
     messages = [{"role": "user", "content": "Name the verb."}, {"role": "assistant", "content": "sees"}]
-    row = tokenize_conversation(tokenizer, messages, max_length=512)
-    positions = [i for i, label in enumerate(row["labels"]) if label != IGNORE_INDEX]
+    args = FinetuneSFTConfig(output_dir="unused", use_cpu=True, packing=False, eval_strategy="no")
+    dataset = Dataset.from_list([{"messages": messages}])
+    model = load_model(tiny_base_model, "float32")
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
+    row = trainer.train_dataset[0]
+    positions = [i for i, label in enumerate(row["labels"]) if label != -100]
     assert positions == list(range(positions[0], positions[-1] + 1))  # one contiguous run: the reply
     assert tokenizer.decode([row["input_ids"][i] for i in positions]) == "sees" + tokenizer.eos_token
     prompt = tokenizer.decode(row["input_ids"][: positions[0]])
     assert prompt == tokenizer.bos_token + "### User:\nName the verb.\n\n### Assistant:\n"
 
 
-# -- bad input ------------------------------------------------------------------------------------------
+# -- modes asked for, and bad input ------------------------------------------------------------------------
 
 
 def test_missing_field_is_named_with_its_line(tmp_path: Path) -> None:
@@ -158,7 +174,6 @@ def test_missing_field_is_named_with_its_line(tmp_path: Path) -> None:
         read_instruction_file(path)
 
 
-@pytest.mark.slow
 def test_cli_reports_bad_instruction_file_and_exits_2(tiny_base_model: Path, tmp_path: Path) -> None:
     bad = tmp_path / "train.jsonl"
     bad.write_text('{"instruction": "a", "output": "b"}\n{"output": "no instruction"}\n')
@@ -172,26 +187,77 @@ def test_cli_reports_bad_instruction_file_and_exits_2(tiny_base_model: Path, tmp
     assert not (tmp_path / "out" / "adapter_config.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--method", "qlora"], r"--method: invalid choice: 'qlora' \(choose from 'full', 'lora', 'dpo'\)"),
+        (["--method", "full", "--lora_r", "16"], r"^lora_r: applies to an adapter \(--method lora or dpo\)"),
+        (["--method", "full", "--merge", "true"], r"^merge: applies to an adapter"),
+        (["--method", "dpo", "--packing", "true"], r"unknown option '--packing'"),  # DPO's keys are DPOConfig's
+    ],
+)
+def test_bad_method_and_keys_of_another_method_are_one_line_errors(
+    argv: list[str], message: str, tiny_base_model: Path, instruction_files, tmp_path: Path
+) -> None:
+    with pytest.raises(RecipeError, match=message):
+        finetune_main(["--model_name_or_path", str(tiny_base_model), "--train_file", str(instruction_files[0]),
+                       "--output_dir", str(tmp_path), "--use_cpu", "true", *argv])  # fmt: skip
+
+
+def test_method_key_of_a_recipe_picks_the_trainer_keys(tmp_path: Path) -> None:
+    from hfscratch.finetuning.cli import requested_method
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("method: dpo\nbeta: 0.2\n")
+    assert requested_method([str(recipe)]) == "dpo"
+    assert requested_method([str(recipe), "--method", "full"]) == "full"  # the command line wins, as in parsing
+    assert requested_method(["tiny-cpu-sft"]) == "full" and requested_method([]) == "lora"
+
+
 def test_qlora_without_gpu_is_a_clear_error(tiny_base_model: Path, instruction_files, tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present: 4-bit may run here")
     argv = ["--model_name_or_path", str(tiny_base_model), "--train_file", str(instruction_files[0]),
             "--output_dir", str(tmp_path), "--load_in_4bit", "true"]  # fmt: skip
-    with pytest.raises(RecipeError, match="load_in_4bit: QLoRA needs .*a CUDA GPU"):
+    with pytest.raises(RecipeError, match="^load_in_4bit: QLoRA needs .*a CUDA GPU"):
         finetune_main(argv)
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
-@pytest.mark.slow
-def test_adapter_for_another_base_model_is_refused(finetuned: dict, tiny_base_model: Path, tmp_path: Path) -> None:
+def test_soft_capped_base_is_refused(tiny_base_model: Path, instruction_files, tmp_path: Path) -> None:
+    """TRL's fused LM head would train uncapped logits of a model that caps them."""
+    from hfscratch import HFScratchConfig, HFScratchForCausalLM
+    from hfscratch.models.loading import load_tokenizer
+
+    config = HFScratchConfig.from_dict({**HFScratchConfig.from_pretrained(str(tiny_base_model)).to_dict(),
+                                        "logit_softcap": 30.0})  # fmt: skip
+    HFScratchForCausalLM(config).save_pretrained(tmp_path / "capped")
+    load_tokenizer(tiny_base_model).save_pretrained(tmp_path / "capped")
+    with pytest.raises(RecipeError, match=r"^logit_softcap: the base model soft-caps its logits"):
+        finetune_main(["--model_name_or_path", str(tmp_path / "capped"), "--train_file", str(instruction_files[0]),
+                       "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"])  # fmt: skip
+
+
+def test_rerun_on_a_finished_fine_tune_changes_nothing(full_sft: dict, tiny_base_model: Path) -> None:
+    out = full_sft["out"]
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    with pytest.raises(RecipeError, match=r"holds a finished fine-tune .*--overwrite_output_dir true"):
+        finetune_main(["--method", "full", "--model_name_or_path", str(tiny_base_model), "--output_dir", str(out),
+                       "--use_cpu", "true"])  # fmt: skip
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert json.loads((out / "finetune_results.json").read_text())["schema_version"] == 2
+
+
+def test_adapter_for_another_base_model_is_refused(lora_sft: dict, tiny_base_model: Path, tmp_path: Path) -> None:
     from hfscratch import HFScratchConfig, HFScratchForCausalLM
 
     base_config = HFScratchConfig.from_pretrained(str(tiny_base_model))
     wider = HFScratchForCausalLM(HFScratchConfig.from_dict({**base_config.to_dict(), "hidden_size": 96}))
     wider.save_pretrained(tmp_path / "wider")
     with pytest.raises(RecipeError, match=r"trained on another base model .*hidden_size=64 vs 96"):
-        check_adapter_base(tmp_path / "wider", finetuned["out"])
+        check_adapter_base(tmp_path / "wider", lora_sft["out"])
     # same architecture, other weights: the configurations agree, the fingerprints do not
     HFScratchForCausalLM(base_config).save_pretrained(tmp_path / "twin")
     with pytest.raises(RecipeError, match="same architecture but different weights"):
-        check_adapter_base(tmp_path / "twin", finetuned["out"])
-    check_adapter_base(tiny_base_model, finetuned["out"])  # its own base passes
+        check_adapter_base(tmp_path / "twin", lora_sft["out"])
+    check_adapter_base(tiny_base_model, lora_sft["out"])  # its own base passes
