@@ -10,8 +10,8 @@ embedding module.
 
 from __future__ import annotations
 
-from collections import ChainMap
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 
 import torch
@@ -82,6 +82,31 @@ def newton_schulz_in_float32() -> Iterator[None]:
         _muon._zeropower_via_newtonschulz = original
 
 
+class InnerStates(Mapping):
+    """The per-parameter states of `MuonWithAdamW`'s two optimizers as one read-only mapping (their parameters
+    are disjoint). Looked up through the optimizer each time: `load_state_dict` gives each a new state dict. A
+    parameter without state reads as {} and is not stored (a `ChainMap` would store it in the first optimizer's
+    defaultdict, which then hides the second one's state of that parameter)."""
+
+    def __init__(self, optimizer: MuonWithAdamW):
+        self.optimizer = optimizer
+
+    def _states(self) -> tuple[dict, dict]:
+        return self.optimizer.muon.state, self.optimizer.adamw.state
+
+    def __getitem__(self, param: torch.Tensor) -> dict:
+        return next((state[param] for state in self._states() if param in state), {})
+
+    def __contains__(self, param: object) -> bool:
+        return any(param in state for state in self._states())
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return itertools.chain(*self._states())
+
+    def __len__(self) -> int:
+        return sum(len(state) for state in self._states())
+
+
 class MuonWithAdamW(torch.optim.Optimizer):
     """`torch.optim.Muon` on the hidden matrices and `torch.optim.AdamW` on the rest, as one optimizer.
 
@@ -105,7 +130,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
         ]
         self.adamw = torch.optim.AdamW([g for g in adamw_groups if g["params"]], lr=lr, betas=betas, eps=eps)
         super().__init__(self.muon.param_groups + self.adamw.param_groups, {"lr": lr})
-        self.state = ChainMap(self.muon.state, self.adamw.state)  # the parameters of the two are disjoint
+        self.state = InnerStates(self)
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001 (torch's signature)

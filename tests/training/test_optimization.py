@@ -118,6 +118,7 @@ def test_muon_takes_the_hidden_matrices_and_the_schedule_reaches_both_optimizers
     state = optimizer.state_dict()
     # The standard layout (torch.distributed.checkpoint reads it): every parameter numbered, each with its state.
     assert set(state) == {"state", "param_groups"} and len(state["state"]) == len(names)
+    assert all(state["state"].values()), "a parameter's state is missing"
     optimizer.load_state_dict(state)  # the round trip a resumed run takes
     assert optimizer.state_dict()["state"].keys() == state["state"].keys()
     inner_groups = optimizer.muon.param_groups + optimizer.adamw.param_groups
