@@ -49,6 +49,8 @@ NOT_HERE: dict[str, str] = {
     r"--executor slurm": "needs a Slurm cluster (the job scripts are tested in tests/curation)",
     r"^sbatch ": "needs a Slurm cluster",
     r"^accelerate launch": "needs the GPUs the launcher config names (2-process CPU runs are tested in tests/training)",
+    r"^(vllm serve|python -m sglang)": "needs a CUDA GPU and vLLM or SGLang (benchmarks/gpu_serve_check.py runs it)",
+    r"^curl -s http://127.0.0.1": "asks the vLLM server above",
 }
 
 

@@ -219,6 +219,13 @@ def with_normalizer(model_dir, folder):
     (folder / "tokenizer_config.json").write_bytes((model_dir / "tokenizer_config.json").read_bytes())
 
 
+def with_prefix_space(model_dir, folder):
+    backend = json.loads((model_dir / "tokenizer.json").read_text())
+    backend["pre_tokenizer"]["add_prefix_space"] = True
+    (folder / "tokenizer.json").write_text(json.dumps(backend))
+    (folder / "tokenizer_config.json").write_bytes((model_dir / "tokenizer_config.json").read_bytes())
+
+
 def unigram(model_dir, folder):
     import random
 
@@ -236,6 +243,7 @@ def unigram(model_dir, folder):
     [
         (with_normalizer, "it has a normalizer (NFKC), which a GGUF cannot carry"),
         (unigram, "its model is 'Unigram' (GGUF's byte-level vocabulary needs BPE)"),
+        (with_prefix_space, 'its pre-tokenizer is {"add_prefix_space": true, "trim_offsets": true, '),
     ],
 )
 def test_a_tokenizer_gguf_cannot_express_is_refused(model_dir, tmp_path, capsys, make_tokenizer, why):
@@ -246,7 +254,8 @@ def test_a_tokenizer_gguf_cannot_express_is_refused(model_dir, tmp_path, capsys,
         (folder / name).write_bytes((model_dir / name).read_bytes())
     make_tokenizer(model_dir, folder)
     code, err = run_export(capsys, folder, "--outfile", tmp_path / "m.gguf")
-    assert (code, err) == (2, f"hfscratch export: error: tokenizer: cannot be written to GGUF: {why}")
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"hfscratch export: error: tokenizer: cannot be written to GGUF: {why}"), err
     assert not (tmp_path / "m.gguf").exists()
 
 
