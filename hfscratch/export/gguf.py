@@ -209,10 +209,10 @@ def export_gguf(
     model_dir, outfile = Path(model_dir), Path(outfile)
     if quantize not in QUANTIZATIONS:
         raise RecipeError(f"quantize: {quantize!r} is not one of {', '.join(QUANTIZATIONS)}")
-    if outfile.exists() and not overwrite:
-        raise RecipeError(f"outfile {outfile} exists; pass --overwrite to replace it")
     if outfile.is_dir():
         raise RecipeError(f"outfile {outfile} is a folder (expected a file name, e.g. model.gguf)")
+    if outfile.exists() and not overwrite:
+        raise RecipeError(f"outfile {outfile} exists; pass --overwrite to replace it")
     check_model_folder(model_dir)  # config, weights and tokenizer files: the one-line errors of every step
     config = load_as_llama(model_dir, weights=False).config
     problem = gguf_layout_problem(config)
