@@ -15,6 +15,7 @@ from typing import Any, Literal
 from transformers import TrainingArguments
 
 from hfscratch.training.decay import apply_decay
+from hfscratch.training.fp8 import fp8_unavailable
 from hfscratch.training.run_info import requested_steps
 from hfscratch.training.schedules import check_schedule
 
@@ -109,6 +110,13 @@ class PretrainingArguments(TrainingArguments):
             "head, norms and biases, at the same learning rate (Moonlight's RMS matching)."
         },
     )
+    fp8: bool = field(
+        default=False,
+        metadata={
+            "help": "torchao float8 training of the q/k/v/o/gate/up/down projections (needs a GPU with compute "
+            "capability >= 8.9, torch_compile: true and torchao)."
+        },
+    )
     global_batch_tokens: int | None = field(
         default=None,
         metadata={"help": "Tokens per optimizer step; sets gradient_accumulation_steps from the world size."},
@@ -171,6 +179,8 @@ class PretrainingArguments(TrainingArguments):
             raise ValueError("key 'train_tokens' needs 'global_batch_tokens' to turn tokens into steps")
         if self.matrix_optimizer == "muon" and self.deepspeed:
             raise ValueError("key 'matrix_optimizer': muon does not run under DeepSpeed here (use adamw)")
+        if self.fp8 and (why := fp8_unavailable(self)):
+            raise ValueError(why)
         if self.batch_ramp_start_tokens is not None and self.global_batch_tokens is None:
             raise ValueError("the batch-size ramp needs 'global_batch_tokens' (the batch it ramps to)")
         if (

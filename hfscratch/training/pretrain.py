@@ -49,6 +49,7 @@ from hfscratch.training.callbacks import (
 from hfscratch.training.checkpoints import resolve_resume
 from hfscratch.training.collator import PackedBlockCollator
 from hfscratch.training.decay import decay_resume, decay_start
+from hfscratch.training.fp8 import convert_to_fp8
 from hfscratch.training.fsdp import local_numel, parameter_placements
 from hfscratch.training.run_info import RECORDED_TRAINING_ARGS, RunInfo
 from hfscratch.training.trainer import PretrainTrainer
@@ -177,6 +178,8 @@ def build_trainer(
     model = build_model(model_args, tokenizer, seq_len)
     if args.use_liger_kernel:  # Liger knows no `hfscratch` model type: the Trainer alone would patch nothing
         apply_liger(model, args.liger_kernel_config)
+    if args.fp8:  # before the Trainer compiles the model (torch.compile fuses the float8 casts into the kernels)
+        convert_to_fp8(model)
     run_callbacks = [
         ThroughputMeter(None, device_peak(args.peak_tflops_per_device, compute_dtype(args)), args.world_size),
         StabilityGuard(args.loss_spike_factor, args.max_bad_steps, can_skip=not args.deepspeed),
