@@ -35,6 +35,23 @@ EVAL_BLOCKS = 32  # full blocks only (no padding): every evaluation batch then w
 PARAMETERS = 21  # 2 decoder layers of 9 tensors, the embeddings, the final norm and the untied head
 
 
+@pytest.mark.parametrize("config", ["fsdp2", "multinode-fsdp2"])
+def test_fsdp2_launch_configs_read_with_accelerate_and_wrap_the_decoder_layer(config):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from hfscratch.models.hfscratch import HFScratchForCausalLM
+
+    launch = load_config_from_file(str(REPO / f"recipes/accelerate/{config}.yaml"))
+    assert launch.distributed_type == "FSDP" and launch.mixed_precision in (None, "no")  # the recipe's bf16 decides
+    fsdp = launch.fsdp_config
+    assert (fsdp["fsdp_version"], fsdp["fsdp_state_dict_type"]) == (2, "SHARDED_STATE_DICT")
+    assert fsdp["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    assert [fsdp["fsdp_transformer_layer_cls_to_wrap"]] == HFScratchForCausalLM._no_split_modules
+    if config.startswith("multinode"):
+        assert (launch.num_machines, launch.num_processes, launch.rdzv_backend) == (4, 32, "static")
+        assert fsdp == load_config_from_file(str(REPO / "recipes/accelerate/fsdp2.yaml")).fsdp_config
+
+
 def fsdp2_launch() -> list[str]:
     return [
         str(VENV_BIN / "accelerate"),

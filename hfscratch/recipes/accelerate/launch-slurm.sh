@@ -1,6 +1,7 @@
 #!/bin/bash
 # Multi-node pretraining under Slurm: one `accelerate launch` per node, each starting one process per GPU.
-#   sbatch recipes/accelerate/launch-slurm.sh recipes/pretrain/1b.yaml [--key value ...]
+#   sbatch recipes/accelerate/launch-slurm.sh recipes/pretrain/1b.yaml [--key value ...]          # DeepSpeed ZeRO-3
+#   ACCELERATE_CONFIG=recipes/accelerate/multinode-fsdp2.yaml sbatch recipes/accelerate/launch-slurm.sh RECIPE.yaml  # FSDP2
 #SBATCH --job-name=hfscratch-pretrain
 #SBATCH --nodes=4
 #SBATCH --ntasks-per-node=1
