@@ -32,7 +32,7 @@ def test_the_probe_measures_a_plausible_peak_once_then_reads_the_cache(cache, mo
     seconds = time.perf_counter() - began
     # Any CPU that trains a model: above 1 GFLOP/s, below 100 TFLOP/s for one process.
     assert 1e9 < first.flops < 1e14 and not first.cached
-    assert seconds < 2.0  # a quarter of a second of products, plus one warm-up and the allocation
+    assert seconds < 3.0  # a quarter of a second of products (0.4 s on a quiet 2-core machine), and a warm-up
     assert first.cache_file.parent == cache
     entry = json.loads(first.cache_file.read_text())
     assert entry["flops"] == first.flops and entry["dtype"] == "float32" and entry["cpu"] == probe.cpu_model()

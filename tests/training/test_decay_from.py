@@ -51,6 +51,7 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
+@pytest.mark.slow
 def test_decaying_from_checkpoint_k_reproduces_the_run_that_decayed_at_k(tmp_path, packed_corpus, stable_run, capsys):
     direct = wsd_recipe(tmp_path / "direct.yaml", packed_corpus, tmp_path / "direct", max_steps=K + DECAY)
     assert train(build_trainer(*parse_recipe(KEYS, [str(direct)], "hfscratch pretrain"))) == 0
@@ -91,6 +92,7 @@ def test_decaying_from_checkpoint_k_reproduces_the_run_that_decayed_at_k(tmp_pat
     assert decay_resume(args, None) == str(checkpoint.resolve())
 
 
+@pytest.mark.slow
 def test_what_a_decay_cannot_do_is_a_one_line_error(tmp_path, stable_run, capsys):
     source = source_of(stable_run)
     own = ["--output_dir", str(tmp_path / "decay")]

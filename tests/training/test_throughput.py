@@ -50,6 +50,7 @@ def test_the_peak_on_a_cpu_is_the_measured_one_in_the_dtype_of_the_matmuls(monke
     assert device_peak(None) is None  # an unknown GPU: no MFU rather than another GPU's
 
 
+@pytest.mark.slow
 def test_a_cpu_run_logs_an_mfu_in_0_1_against_the_probed_peak_and_records_it(tmp_path, packed_corpus, capsys):
     recipe = write_recipe(tmp_path / "r.yaml", packed_corpus, tmp_path / "out", max_steps=4)
     trainer = build_trainer(*parse_recipe(KEYS, [str(recipe)], "t"))
