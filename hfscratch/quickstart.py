@@ -1,6 +1,6 @@
 """The main job: `hfscratch quickstart` runs every step of the kit end to end, in minutes on a laptop.
 
-    plan -> curate -> tokenize -> pretrain -> evaluate -> model card -> samples -> report.md
+    plan -> curate -> tokenize -> pretrain -> samples -> evaluate -> model card -> report.md
 
 Each step runs the same recipe its own command would (named in recipes/quickstart.yaml, so a user knows which
 file to change to do it for real), writes into its own folder of the run folder, and is skipped when the file
@@ -200,10 +200,8 @@ BLOCKS_PER_BENCHMARK_ITEM = 1.5
 FIXED_BLOCKS = 400.0
 MMLU_SUBJECTS = 57  # lm-eval's mmlu group: `limit` items from each
 BEFORE_FIRST_VALIDATION_S = 60.0  # the estimate until pretraining's first validation has been timed
-
-
 EVALUATION_SHARE = 0.25  # at most this share of the time left after the data steps is kept for the steps after
-AFTER_EVALUATION_S = 5.0  # the model card, the samples and the report
+AFTER_EVALUATION_S = 2.0  # the model card and the report (the samples come before evaluation, which runs to the end)
 
 
 def after_pretraining_estimate(run: Quickstart) -> Callable[[float | None], float]:
@@ -302,7 +300,7 @@ def evaluate(run: Quickstart) -> str:
             f"[evaluate] ARC/HellaSwag/MMLU/TruthfulQA skipped: the Hub is not reachable; give --eval_data DIR "
             f"(a local mirror in Hub layout, like ../shared/data/benchmarks) or set ${EVAL_DATA_ENV} to run them"
         )
-    # Scores as many items as fit the time left, less what the card, the samples and the report take.
+    # Scores as many items as fit the time left, less what the card and the report take.
     scores = run_evaluation(EvaluateArguments(**recipe), deadline=run.deadline - AFTER_EVALUATION_S)
     print(render_table(scores))
     return summary(scores)
@@ -490,6 +488,8 @@ def run_quickstart(args: QuickstartArguments) -> Path:
         "tokenize", run.tokenized / "stats.json", lambda: tokenize(run), finished(TokenizeStats), tokenize_settings
     )
     run.step("pretrain", run.model_dir / "run_info.json", lambda: pretrain(run), finished(RunInfo), pretrain_settings)
+    # The samples before the evaluation: the evaluation fits the time left, and so absorbs how long they took.
+    run.step("samples", out / "samples.md", lambda: samples(run))
     run.step(
         "evaluate",
         run.model_dir / "evaluation" / "scores.json",
@@ -498,7 +498,6 @@ def run_quickstart(args: QuickstartArguments) -> Path:
         evaluate_settings,
     )
     run.step("model card", run.model_dir / "README.md", lambda: model_card(run))
-    run.step("samples", out / "samples.md", lambda: samples(run))
     report = write_report(run)
     print(f"\nDone in {time.monotonic() - run.started:.0f} s. Report: {report}\nNext:")
     print("\n".join(f"  {command}" for command in next_commands(run)))

@@ -14,7 +14,7 @@ from typing import Any
 from hfscratch.core.artifacts import ArtifactError
 from hfscratch.core.recipes import RecipeError
 from hfscratch.evaluation.arguments import EvaluateArguments, check_paths
-from hfscratch.evaluation.budget import Part, ScoringBudget, model_probe
+from hfscratch.evaluation.budget import MARGIN, Part, ScoringBudget, model_probe
 from hfscratch.evaluation.report import model_index_yaml, plot_scores, render_report
 from hfscratch.evaluation.scores import HumanScore, Scores, now
 
@@ -80,7 +80,8 @@ def run_evaluation(args: EvaluateArguments, deadline: float | None = None) -> Sc
     for number, job in enumerate(jobs):
         items = job.part.items
         if budget and not job.until_deadline:
-            items = budget.items(job.part, [j.part for j in jobs[number:]])
+            margin = MARGIN if any(later.until_deadline for later in jobs[number + 1 :]) else 1.0
+            items = budget.items(job.part, [j.part for j in jobs[number:]], margin)
             if items < job.part.items:
                 print(
                     f"[evaluate] {job.part.name}: {items:,} of {job.part.items:,} items fit the time left", flush=True
