@@ -20,6 +20,7 @@ from typing import Any
 
 from transformers import SchedulerType
 
+from hfscratch.core.recipes import RecipeError
 from hfscratch.training.checkpoints import CHECKPOINT
 
 WSD = SchedulerType.WARMUP_STABLE_DECAY.value
@@ -129,6 +130,12 @@ def decay_resume(args: Any, own_checkpoint: str | None) -> str | None:
         return own_checkpoint
     match = CHECKPOINT.match(Path(own_checkpoint).name) if own_checkpoint else None
     if match and int(match[1]) > start.step:
+        state = json.loads(Path(own_checkpoint, "trainer_state.json").read_text(encoding="utf-8"))
+        if state.get("max_steps") != args.max_steps:  # another decay's checkpoint: its schedule is not this one
+            raise RecipeError(
+                f"{args.output_dir} holds a decay to step {state.get('max_steps')}, not {args.max_steps}: pass another "
+                "--output_dir for another decay, or --overwrite_output_dir true to replace this one"
+            )
         return own_checkpoint
     steps = f"steps {start.step + 1}-{start.step + start.decay_steps}"
     print(

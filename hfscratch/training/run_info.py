@@ -97,6 +97,13 @@ def finished_run(args: Any) -> str | None:
     if info is None:
         return None
     asked = requested_steps(args)
+    if info.decayed_from is not None:  # a decay's schedule ends where it ends: it is not trained further
+        if asked != info.max_steps:
+            raise RecipeError(
+                f"{output_dir} holds a decay to step {info.max_steps}, not {asked}: pass another --output_dir for "
+                "another decay, or --overwrite_output_dir true to replace this one"
+            )
+        return f"{output_dir} holds a finished decay (to step {info.max_steps}), left unchanged"
     if asked is None:  # epochs: finished when no more epochs are asked for than the run had
         if args.num_train_epochs > info.training_args.get("num_train_epochs", math.inf):
             return None

@@ -83,8 +83,14 @@ def test_decaying_from_checkpoint_k_reproduces_the_run_that_decayed_at_k(tmp_pat
 
     model_file = (out / "model.safetensors").stat().st_mtime_ns
     assert cli.main([str(stable_run), *decay]) == 0  # the same command again: a finished run, left as it is
-    assert "holds a finished run (10 steps), left unchanged" in capsys.readouterr().out
+    assert f"{out} holds a finished decay (to step 10), left unchanged" in capsys.readouterr().out
     assert (out / "model.safetensors").stat().st_mtime_ns == model_file
+    longer = [*decay[:3], str(3 * DECAY * BATCH), *decay[4:]]  # another decay into the same folder: refused
+    with pytest.raises(RecipeError, match=f"{out} holds a decay to step 10, not 18: pass another --output_dir"):
+        cli.main([str(stable_run), *longer])
+    longer_args = parse_recipe(KEYS, [str(stable_run), *longer], "hfscratch pretrain")[2]
+    with pytest.raises(RecipeError, match="holds a decay to step 10, not 18"):  # killed before run_info.json
+        decay_resume(longer_args, str(out / "checkpoint-10"))
 
     # A decay killed half-way goes on from its own checkpoint, not from the stable one again.
     args = parse_recipe(KEYS, [str(stable_run), *decay], "hfscratch pretrain")[2]
