@@ -1,6 +1,7 @@
 """Serve a model folder with vLLM on a GPU and get one completion from its OpenAI endpoint on 127.0.0.1.
 
     python benchmarks/gpu_serve_check.py [MODEL_DIR] [--llama] [--port N] [--timeout_s 900] [--dry_run] [--json F]
+                                         [--workdir DIR]
 
 MODEL_DIR (default runs/quickstart/pretrain) is served as it is, through vLLM's Transformers backend
 (`vllm serve MODEL_DIR --model-impl transformers --trust-remote-code`); with --llama, its Llama export
@@ -157,7 +158,8 @@ def run(args: argparse.Namespace) -> ServeCheck:
     if not (model_dir / "config.json").is_file():
         raise SystemExit(f"gpu_serve_check: {model_dir} is not a model folder (no config.json)")
     config = json.loads((model_dir / "config.json").read_text())
-    workdir = Path(tempfile.mkdtemp(prefix="gpu-serve-check-"))
+    # the Llama export and the server's log; kept, since the printed commands name the export
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="gpu-serve-check-"))
     served = export_llama(model_dir, workdir / "llama") if args.llama else model_dir
     check = ServeCheck(str(model_dir), str(served), "vllm-llama" if args.llama else "transformers")
     check_transformers_backend(served, check)
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout_s", type=float, default=900, help="how long the server may take to start")
     parser.add_argument("--dry_run", action="store_true", help="check the folder and print the commands only")
     parser.add_argument("--json", help="also write the result here")
+    parser.add_argument("--workdir", help="where the Llama export and vllm.log go (default: a new temporary folder)")
     args = parser.parse_args(argv)
     check = run(args)
     print(f"model: {check.model_dir} (served: {check.served}, backend: {check.backend})")

@@ -25,7 +25,8 @@ def serve_check():
 
 def test_dry_run_checks_the_transformers_backend_and_prints_the_commands(serve_check, model_dir, tmp_path, capsys):
     out = tmp_path / "check.json"
-    assert serve_check.main([str(model_dir), "--dry_run", "--port", "8123", "--json", str(out)]) == 0
+    argv = [str(model_dir), "--dry_run", "--port", "8123", "--json", str(out), "--workdir", str(tmp_path)]
+    assert serve_check.main(argv) == 0
     result = json.loads(out.read_text())
     assert result["backend_compatible"] and result["attention_calls"] == result["layers"] == 2
     assert result["commands"]["vllm"] == [
@@ -39,7 +40,8 @@ def test_dry_run_checks_the_transformers_backend_and_prints_the_commands(serve_c
 
 def test_dry_run_of_the_llama_export_uses_vllms_own_llama(serve_check, model_dir, tmp_path):
     out = tmp_path / "check.json"
-    assert serve_check.main([str(model_dir), "--llama", "--dry_run", "--json", str(out)]) == 0
+    argv = [str(model_dir), "--llama", "--dry_run", "--json", str(out), "--workdir", str(tmp_path)]
+    assert serve_check.main(argv) == 0
     result = json.loads(out.read_text())
     served = Path(result["served"])
     assert json.loads((served / "config.json").read_text())["model_type"] == "llama"
@@ -52,14 +54,14 @@ def test_a_model_the_backend_cannot_serve_is_reported(serve_check, model_dir, tm
 
     # what a model whose class does not set `_supports_attention_backend` answers vLLM
     monkeypatch.setattr(PreTrainedModel, "is_backend_compatible", classmethod(lambda cls: False))
-    assert serve_check.main([str(model_dir), "--dry_run"]) == 1
+    assert serve_check.main([str(model_dir), "--dry_run", "--workdir", str(tmp_path)]) == 1
     assert "not servable by the Transformers backend: is_backend_compatible()=False" in capsys.readouterr().err
 
 
-def test_the_real_run_needs_vllm_and_a_gpu(serve_check, model_dir, capsys):
+def test_the_real_run_needs_vllm_and_a_gpu(serve_check, model_dir, tmp_path, capsys):
     import torch
 
     if importlib.util.find_spec("vllm") is not None and torch.cuda.is_available():
         pytest.skip("this machine can run the real check: python benchmarks/gpu_serve_check.py")
-    assert serve_check.main([str(model_dir)]) == 1
+    assert serve_check.main([str(model_dir), "--workdir", str(tmp_path)]) == 1
     assert "needs vLLM and a CUDA GPU" in capsys.readouterr().err
