@@ -8,12 +8,19 @@ submodules, so `hfscratch plan` and every `--help` answer without importing torc
 
 from __future__ import annotations
 
+import logging
 from importlib import import_module
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hfscratch.models.hfscratch import HFScratchConfig, HFScratchForCausalLM
+
+# Import-time warnings of an optional GPU library that no user can act on, printed by every command once it is
+# installed (the `gpu` extra): torchao failing to load kernels built for other GPUs and Pythons, and its use of a
+# deprecated torch API. Errors still show.
+for _noisy in ("torchao", "torch.utils._pytree"):
+    logging.getLogger(_noisy).setLevel(logging.ERROR)
 
 __version__ = version("hfscratch")
 __all__ = ["HFScratchConfig", "HFScratchForCausalLM", "__version__"]

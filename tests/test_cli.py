@@ -169,3 +169,10 @@ def test_recipes_lists_and_copies(tmp_path):
     assert missing.returncode == 2 and "no shipped recipe named 'pretrain/nope'" in missing.stderr
     path = run("recipes", "path", "pretrain/tiny-cpu", cwd=tmp_path)
     assert path.returncode == 0 and Path(path.stdout.strip()).is_file()
+
+
+def test_importing_the_training_stack_prints_nothing():
+    """No library warns on the console at import (torchao, installed by the gpu extra, did on every command)."""
+    code = "import hfscratch\nfrom transformers import TrainingArguments\nimport peft, accelerate\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout == "" and done.stderr == "", done.stderr[-2000:]
