@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +169,13 @@ def check_same_settings(step: str, done: Path, recorded: dict[str, Any], asked: 
                 f"[{step}] {done.parent} was made with {key} = {old!r}, this run asks for {new!r}: rerun with "
                 "--fresh to redo the run, or give another --out"
             )
+
+
+def recipe_settings(name: str, *kinds: type) -> dict[str, Any]:
+    """A recipe's values that differ from its dataclasses' defaults: a key written out with its default value
+    is the same setting as the key left out."""
+    defaults = {f.name: f.default for kind in kinds for f in fields(kind) if f.default is not MISSING}
+    return {k: v for k, v in read_recipe(name, *kinds).items() if k not in defaults or defaults[k] != v}
 
 
 # -- The steps --------------------------------------------------------------------------------------------
@@ -478,19 +485,19 @@ def run_quickstart(args: QuickstartArguments) -> Path:
     from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
     from hfscratch.training.run_info import RunInfo
 
-    curate_settings = {"curate_recipe": read_recipe(args.curate_recipe, CurateArguments)}
+    curate_settings = {"curate_recipe": recipe_settings(args.curate_recipe, CurateArguments)}
     tokenize_settings = curate_settings | {
-        "tokenize_recipe": read_recipe(args.tokenize_recipe, TokenizeArguments),
+        "tokenize_recipe": recipe_settings(args.tokenize_recipe, TokenizeArguments),
         "eval_data": args.eval_data,
     }
     pretrain_settings = tokenize_settings | {
-        "pretrain_recipe": read_recipe(args.pretrain_recipe, ModelArguments, DataArguments, PretrainingArguments),
+        "pretrain_recipe": recipe_settings(args.pretrain_recipe, ModelArguments, DataArguments, PretrainingArguments),
         "train_tokens": args.train_tokens,
         "max_epochs": args.max_epochs,
         "pretrain_args": args.pretrain_args,
     }
     evaluate_settings = pretrain_settings | {
-        "evaluate_recipe": read_recipe(args.evaluate_recipe, EvaluateArguments),
+        "evaluate_recipe": recipe_settings(args.evaluate_recipe, EvaluateArguments),
         "eval_limit": args.eval_limit,
     }
     run.step("curate", out / "curate" / "stats.json", lambda: curate(run), finished(CurationStats), curate_settings)

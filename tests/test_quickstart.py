@@ -177,3 +177,14 @@ def test_a_finished_step_is_reused_only_with_the_settings_it_was_made_with(tmp_p
     with pytest.raises(RecipeError, match="made with tokenize_recipe: vocab_size = 8192, this run asks for 4096"):
         run.step("tokenize", done, tokenize, settings=other_recipe)
     assert calls == [1] and done.read_text() == "{}"  # nothing was redone or overwritten
+
+
+def test_a_recipe_key_written_out_with_its_default_is_the_same_setting(tmp_path):
+    from hfscratch.quickstart import recipe_settings
+    from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
+
+    kinds = (ModelArguments, DataArguments, PretrainingArguments)
+    short, explicit = tmp_path / "short.yaml", tmp_path / "explicit.yaml"
+    short.write_text("model_size: tiny\nlearning_rate: 3.0e-3\n")
+    explicit.write_text("model_size: tiny\nlearning_rate: 3.0e-3\nmatrix_optimizer: adamw\n")  # the default
+    assert recipe_settings(str(short), *kinds) == recipe_settings(str(explicit), *kinds) == {"learning_rate": 3e-3}
