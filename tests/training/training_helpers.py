@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -101,3 +102,27 @@ def logged(output_dir: Path, key: str) -> dict[int, float]:
     """Step -> value of `key` in the run's log history (trainer_state.json)."""
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     return {row["step"]: row[key] for row in history if key in row}
+
+
+EVAL_BLOCKS = 32  # full blocks only (no padding): every evaluation batch then weighs the same
+
+
+def validation_loss(model: Any, corpus: Path) -> float:
+    import torch
+    from datasets import load_from_disk
+
+    blocks = torch.tensor(load_from_disk(str(corpus / "packed"))["validation"]["input_ids"][:EVAL_BLOCKS])
+    with torch.no_grad():
+        return model(input_ids=blocks, labels=blocks).loss.item()
+
+
+def check_trained_and_reloadable(out: Path, corpus: Path, steps: int) -> None:
+    """A multi-process run trained (its loss fell) and its folder reloads with the trained validation loss."""
+    import pytest
+    from transformers import AutoModelForCausalLM
+
+    losses = list(logged(out, "loss").values())
+    assert len(losses) == steps
+    assert sum(losses[-3:]) / 3 < losses[0] - 0.5, losses  # it learned
+    model = AutoModelForCausalLM.from_pretrained(out, trust_remote_code=True).eval()  # the code saved with it
+    assert validation_loss(model, corpus) == pytest.approx(logged(out, "eval_loss")[steps], rel=1e-5)
