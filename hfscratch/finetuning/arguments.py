@@ -56,6 +56,11 @@ class FinetuneDataArguments:
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Train again into an output_dir that holds a finished fine-tune."}
     )
+    z_loss_weight: float | None = field(
+        default=None,
+        metadata={"help": "z-loss during fine-tuning (default: the base's own z_loss_weight). SFT applies it through "
+                  "the model's loss; DPO has no such term, so a base with z-loss needs 0 here to run DPO."},
+    )  # fmt: skip
 
 
 @dataclass

@@ -7,6 +7,7 @@ Both become chat messages; TRL's SFTTrainer renders them with the chat template 
 keeps the loss on the tokens of the template's {% generation %} block: what the model is meant to write.
 DPO takes {"prompt": ..., "chosen": ..., "rejected": ...} (strings), turned into TRL's conversational
 preference rows (a user turn, and each answer as an assistant turn), so both answers go through the same template.
+Held-out pairs share no prompt and no answer with training ones (`split_preferences`).
 """
 
 from __future__ import annotations
@@ -122,3 +123,60 @@ def split_validation(records: list, fraction: float, seed: int) -> tuple[list, l
     validation = sorted(order[:held])
     train = sorted(order[held:])
     return [records[i] for i in train], [records[i] for i in validation]
+
+
+def _linked_groups(keys_per_record: list[list[str]]) -> list[list[int]]:
+    """Record indices grouped so that records sharing any key are in one group (union-find), in first-seen order."""
+    parent = list(range(len(keys_per_record)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, keys in enumerate(keys_per_record):
+        for key in keys:
+            if key in owner:
+                parent[root(i)] = root(owner[key])
+            else:
+                owner[key] = i
+    groups: dict[int, list[int]] = {}
+    for i in range(len(keys_per_record)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+def split_preferences(rows: list[dict], fraction: float, seed: int) -> tuple[list, list]:
+    """A seeded split of preference rows (train, validation) in which no prompt and no answer is on both sides.
+
+    Rows that share a prompt or an answer are linked, and whole groups are held out (up to the share asked). A
+    row-level split leaks: a held-out answer that training saw as the rejected one of another question is pushed
+    down for every question, so the held-out margin measures the leak, not a preference learned from the prompt.
+    """
+    import json
+    import random
+
+    if len(rows) < 2:
+        raise RecipeError("validation_fraction: needs at least 2 records to hold some out")
+    keys = [
+        [f"prompt:{json.dumps(row['prompt'], sort_keys=True)}"]
+        + [f"answer:{json.dumps(row[side], sort_keys=True)}" for side in ("chosen", "rejected")]
+        for row in rows
+    ]
+    groups = _linked_groups(keys)
+    random.Random(seed).shuffle(groups)
+    target = min(max(1, round(fraction * len(rows))), len(rows) - 1)
+    held: list[int] = []
+    for group in groups:
+        if len(held) + len(group) <= target:
+            held += group
+    if not held:
+        raise RecipeError(
+            f"validation_fraction: the {len(rows)} preference pairs are linked by shared prompts or answers into "
+            f"{len(groups)} group(s), none small enough to hold out {fraction:.0%} apart from training; pass a "
+            "validation_file"
+        )
+    held_set = set(held)
+    return [r for i, r in enumerate(rows) if i not in held_set], [r for i, r in enumerate(rows) if i in held_set]

@@ -35,6 +35,7 @@ class FinetuneResults(Artifact):
     all_params: int
     trainable_percent: float
     packing: bool = False
+    z_loss_weight: float = 0.0  # z-loss in the fine-tuning loss (SFT: the model's own loss then)
     eval_margin_before: float | None = None
     eval_margin_after: float | None = None
     eval_reward_accuracy_before: float | None = None

@@ -85,14 +85,56 @@ def check_quantization(load_in_4bit: bool) -> Any:
     )
 
 
-def check_model_for_trl(config: Any) -> None:
-    """Refuse what TRL's fused LM head would train differently from how the model runs: it computes the
-    log-probabilities from the hidden states and `lm_head.weight` itself, and reads no `logit_softcap` of ours."""
-    if getattr(config, "logit_softcap", None) is not None:
+def check_model_for_trl(config: Any, method: str, z_loss_weight: float | None, args: Any) -> float:
+    """Refuse what TRL would train differently from how the model runs; returns the z-loss weight to train with.
+    TRL's loss computes the log-probabilities from the hidden states and `lm_head.weight` itself."""
+    check_soft_cap(config)
+    return z_loss_to_train_with(config, method, z_loss_weight, args)
+
+
+def check_soft_cap(config: Any) -> None:
+    """TRL applies the soft-cap it reads as `final_logit_softcapping`, the same cap * tanh(logits / cap) as our
+    model; our configuration exposes `logit_softcap` under that name, which a folder saved with older
+    configuration code (loaded as its own remote code) lacks."""
+    cap = getattr(config, "logit_softcap", None)
+    if cap is not None and getattr(config, "final_logit_softcapping", None) != cap:
         raise RecipeError(
-            f"logit_softcap: the base model soft-caps its logits ({config.logit_softcap}), which TRL's fused LM head "
-            "does not apply, so fine-tuning would train other logits than the model computes"
+            f"logit_softcap: the base model soft-caps its logits ({cap}) but its configuration code does not expose "
+            "the cap as final_logit_softcapping, which TRL's loss reads, so fine-tuning would train uncapped logits; "
+            "load and re-save the model with this hfscratch"
         )
+
+
+def z_loss_to_train_with(config: Any, method: str, z_loss_weight: float | None, args: Any) -> float:
+    """The recipe's `z_loss_weight`, else the base's. TRL's loss adds no z-loss: SFT then trains on the model's own
+    loss (`ModelLossSFTTrainer`), which replaces only TRL's plain cross-entropy; DPO's loss has no such term."""
+    base = float(getattr(config, "z_loss_weight", 0.0) or 0.0)
+    weight = base if z_loss_weight is None else z_loss_weight
+    if weight < 0:
+        raise RecipeError(f"z_loss_weight: expected a weight >= 0, got {weight}")
+    if weight and not hasattr(config, "z_loss_weight"):
+        raise RecipeError(f"z_loss_weight: the base model ({config.model_type}) has no z-loss to weight")
+    if weight and method == "dpo":
+        source = f"the base model trains with z-loss ({base})" if z_loss_weight is None else f"z-loss ({weight})"
+        raise RecipeError(
+            f"z_loss_weight: {source}, which DPO's loss has no term for; pass --z_loss_weight 0 to run DPO without it"
+        )
+    if weight and (args.loss_type != "nll" or args.label_smoothing_factor):
+        raise RecipeError(
+            f"z_loss_weight: z-loss ({weight}) comes with the model's own cross-entropy, not with "
+            f"loss_type={args.loss_type!r} or label_smoothing_factor={args.label_smoothing_factor}; pass "
+            "--z_loss_weight 0 to train without it"
+        )
+    return weight
+
+
+def _model_config(model_dir: Path) -> Any:
+    """The base's configuration as `load_model` will build it (the folder's own code where it has some)."""
+    from transformers import AutoConfig
+
+    import hfscratch.models.hfscratch  # noqa: F401  (registers our classes with the Auto classes)
+
+    return AutoConfig.from_pretrained(str(model_dir), trust_remote_code=True)
 
 
 def check_unfinished(output_dir: Path, overwrite: bool) -> None:
@@ -107,23 +149,31 @@ def check_unfinished(output_dir: Path, overwrite: bool) -> None:
 
 
 def load_records(data: FinetuneDataArguments, output_dir: Path, seed: int) -> tuple[list, list]:
-    """(train, validation) records of the method's kind, from the recipe's files or the built-in python-docs set."""
+    """(train, validation) records of the method's kind, from the recipe's files or the built-in python-docs set
+    (whose own held-out questions are the validation records unless a validation_file is given)."""
     from hfscratch.finetuning import python_docs
-    from hfscratch.finetuning.data import read_instruction_file, read_preference_file, split_validation
+    from hfscratch.finetuning.data import (
+        read_instruction_file,
+        read_preference_file,
+        split_preferences,
+        split_validation,
+    )
 
     dpo = data.method == "dpo"
     read = read_preference_file if dpo else read_instruction_file
-    train_file = data.train_file
+    train_file, validation_file = data.train_file, data.validation_file
+    if (validation_file is None or train_file == python_docs.BUILTIN_NAME) and not 0.0 < data.validation_fraction < 1.0:
+        raise RecipeError(f"validation_fraction: expected a share in (0, 1), got {data.validation_fraction}")
     if train_file == python_docs.BUILTIN_NAME and not Path(train_file).exists():
-        write = python_docs.write_python_docs_preferences if dpo else python_docs.write_python_docs_instructions
-        train_file = str(write(output_dir / "data" / f"python-docs{'-preferences' if dpo else ''}.jsonl", seed=seed))
+        train_path, held_out_path = python_docs.write_python_docs_split(
+            output_dir / "data", dpo, data.validation_fraction, seed
+        )
+        train_file, validation_file = str(train_path), validation_file or str(held_out_path)
     train = read(train_file, data.system_prompt)
-    if data.validation_file:
-        validation = read(data.validation_file, data.system_prompt)
+    if validation_file:
+        validation = read(validation_file, data.system_prompt)
     else:
-        if not 0.0 < data.validation_fraction < 1.0:
-            raise RecipeError(f"validation_fraction: expected a share in (0, 1), got {data.validation_fraction}")
-        train, validation = split_validation(train, data.validation_fraction, seed)
+        train, validation = (split_preferences if dpo else split_validation)(train, data.validation_fraction, seed)
     if data.max_train_samples:
         train = train[: data.max_train_samples]
     return train, validation
@@ -166,6 +216,10 @@ def build_trainer(method: str, model: Any, tokenizer: Any, args: Any, train_set:
 
     if peft is not None and not args.label_names:
         args.label_names = ["labels"]  # PeftModel's forward hides `labels` from the Trainer's signature check
+    if getattr(model.config, "z_loss_weight", 0.0):  # TRL's fused loss has no z-loss: take the model's own
+        from hfscratch.finetuning.trainers import ModelLossSFTTrainer
+
+        return ModelLossSFTTrainer(**common)
     return SFTTrainer(**common)
 
 
@@ -182,6 +236,7 @@ def run_finetune(data: FinetuneDataArguments, lora: LoraArguments, args: Any) ->
     check_model_folder(model_dir)  # before the data is read: a folder that cannot load fails first
     check_unfinished(output_dir, data.overwrite_output_dir)
     quantization = check_quantization(lora.load_in_4bit)
+    z_loss_weight = check_model_for_trl(_model_config(model_dir), method, data.z_loss_weight, args)
     started = time.perf_counter()
 
     tokenizer = load_tokenizer(model_dir)
@@ -191,7 +246,8 @@ def run_finetune(data: FinetuneDataArguments, lora: LoraArguments, args: Any) ->
     train_records, validation_records = load_records(data, output_dir, args.seed)
     extra = {"quantization_config": quantization} if quantization else {}
     model = load_model(model_dir, torch.float32, check=False, **extra)
-    check_model_for_trl(model.config)
+    if hasattr(model.config, "z_loss_weight"):
+        model.config.z_loss_weight = z_loss_weight  # the model's own loss (SFT with z-loss) reads it
     if quantization:
         from peft import prepare_model_for_kbit_training
 
@@ -228,6 +284,7 @@ def run_finetune(data: FinetuneDataArguments, lora: LoraArguments, args: Any) ->
         train_seconds=train_output.metrics["train_runtime"],
         wall_seconds=0.0,
         packing=packing,
+        z_loss_weight=z_loss_weight,
         eval_margin_before=before.get("eval_rewards/margins"),
         eval_margin_after=after.get("eval_rewards/margins"),
         eval_reward_accuracy_before=before.get("eval_rewards/accuracies"),

@@ -224,18 +224,91 @@ def test_qlora_without_gpu_is_a_clear_error(tiny_base_model: Path, instruction_f
     assert not any(tmp_path.iterdir())  # nothing written
 
 
-def test_soft_capped_base_is_refused(tiny_base_model: Path, instruction_files, tmp_path: Path) -> None:
-    """TRL's fused LM head would train uncapped logits of a model that caps them."""
+# -- the loss TRL trains with is the model's own (soft-cap, z-loss) ---------------------------------------------
+
+
+def base_with(tiny_base_model: Path, folder: Path, **fields) -> Path:
+    """The tiny base's weights under a configuration with `fields` changed (logit_softcap, z_loss_weight)."""
     from hfscratch import HFScratchConfig, HFScratchForCausalLM
     from hfscratch.models.loading import load_tokenizer
 
-    config = HFScratchConfig.from_dict({**HFScratchConfig.from_pretrained(str(tiny_base_model)).to_dict(),
-                                        "logit_softcap": 30.0})  # fmt: skip
-    HFScratchForCausalLM(config).save_pretrained(tmp_path / "capped")
-    load_tokenizer(tiny_base_model).save_pretrained(tmp_path / "capped")
-    with pytest.raises(RecipeError, match=r"^logit_softcap: the base model soft-caps its logits"):
-        finetune_main(["--model_name_or_path", str(tmp_path / "capped"), "--train_file", str(instruction_files[0]),
-                       "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"])  # fmt: skip
+    config = HFScratchConfig.from_pretrained(str(tiny_base_model))
+    model = HFScratchForCausalLM(HFScratchConfig.from_dict({**config.to_dict(), **fields}))
+    model.load_state_dict(load_model(tiny_base_model, "float32").state_dict())
+    model.save_pretrained(folder)
+    load_tokenizer(tiny_base_model).save_pretrained(folder)
+    return folder
+
+
+def trainer_loss_and_model_loss(model_dir: Path, tmp_path: Path) -> tuple[float, float, object, dict]:
+    """The SFT trainer's held-out loss (what finetune_results.json reports) and the model's own loss, its forward
+    with the labels, on the same single batch of 12 held-out grammar records; also the model and the batch."""
+    import random
+
+    from datasets import Dataset
+    from finetuning_helpers import grammar_task
+
+    from hfscratch.finetuning.arguments import FinetuneSFTConfig
+    from hfscratch.finetuning.data import messages_from_record
+    from hfscratch.finetuning.train import build_trainer, resolve_chat_template
+    from hfscratch.models.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(model_dir)
+    tokenizer.chat_template = resolve_chat_template(tokenizer, None)
+    rng = random.Random(5)
+    records = Dataset.from_list([{"messages": messages_from_record(grammar_task(rng))} for _ in range(12)])
+    args = FinetuneSFTConfig(output_dir=str(tmp_path / "unused"), use_cpu=True, per_device_eval_batch_size=16,
+                             max_length=256, disable_tqdm=True)  # fmt: skip
+    model = load_model(model_dir, "float32")
+    trainer = build_trainer("full", model, tokenizer, args, records, records, None)
+    batches = list(trainer.get_eval_dataloader())
+    assert len(batches) == 1
+    trainer_loss = trainer.evaluate()["eval_loss"]
+    batch = {k: v for k, v in batches[0].items()}
+    with torch.no_grad():
+        own = model(**batch).loss.item()  # the patched forward without fused_lm_head is the model's own
+    return trainer_loss, own, model, batch
+
+
+def test_sft_loss_is_the_soft_capped_models_own(tiny_base_model: Path, tmp_path: Path) -> None:
+    """The cap, exposed as final_logit_softcapping, is the one TRL's fused LM head applies: a tight cap (3, where
+    the logits reach about 10) changes the loss, and TRL's loss equals the model's own."""
+    capped = base_with(tiny_base_model, tmp_path / "capped", logit_softcap=3.0)
+    trainer_loss, own, model, batch = trainer_loss_and_model_loss(capped, tmp_path)
+    assert model.config.final_logit_softcapping == 3.0
+    assert trainer_loss == pytest.approx(own, rel=1e-5)
+    model.config.logit_softcap = None
+    with torch.no_grad():
+        uncapped = model(**batch).loss.item()
+    assert abs(uncapped - own) > 0.05, (uncapped, own)  # so the equality above says the cap was applied
+
+
+def test_sft_loss_includes_the_models_z_loss(tiny_base_model: Path, tmp_path: Path) -> None:
+    """TRL's fused loss has no z-loss term: a base trained with z-loss fine-tunes on its own loss instead."""
+    z_base = base_with(tiny_base_model, tmp_path / "z", z_loss_weight=1e-2)
+    trainer_loss, own, model, batch = trainer_loss_and_model_loss(z_base, tmp_path)
+    assert trainer_loss == pytest.approx(own, rel=1e-5)
+    model.config.z_loss_weight = 0.0
+    with torch.no_grad():
+        cross_entropy = model(**batch).loss.item()
+    assert own - cross_entropy > 0.1, (own, cross_entropy)  # 0.01 * logsumexp^2, logsumexp about log(400)
+
+
+def test_z_loss_base_is_refused_for_dpo(tiny_base_model: Path, tmp_path: Path) -> None:
+    from finetuning_helpers import write_jsonl
+    from transformers import LlamaConfig
+
+    from hfscratch.finetuning.train import check_model_for_trl
+
+    z_base = base_with(tiny_base_model, tmp_path / "z", z_loss_weight=1e-4)
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": "q", "chosen": "a", "rejected": "b"}] * 4)
+    argv = ["--method", "dpo", "--model_name_or_path", str(z_base), "--train_file", str(pairs),
+            "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]  # fmt: skip
+    with pytest.raises(RecipeError, match=r"^z_loss_weight: the base model trains with z-loss \(0.0001\), which DPO"):
+        finetune_main(argv)
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+    with pytest.raises(RecipeError, match=r"^z_loss_weight: the base model \(llama\) has no z-loss"):
+        check_model_for_trl(LlamaConfig(), "full", 1e-4, None)  # a weight for a model without z-loss is refused
 
 
 def test_rerun_on_a_finished_fine_tune_changes_nothing(full_sft: dict, tiny_base_model: Path) -> None:

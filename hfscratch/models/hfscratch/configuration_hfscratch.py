@@ -130,6 +130,8 @@ class HFScratchConfig(PretrainedConfig):
     """
 
     model_type = "hfscratch"
+    # Gemma 2's name for the same cap, read by TRL's fused LM head (cap * tanh(logits / cap), as the model applies)
+    attribute_map = {"final_logit_softcapping": "logit_softcap"}
     # Megatron layout: column-split the input projections, row-split the output ones. Positions that add a
     # per-head bias are not sharded with the heads, so those configurations drop the plan in `__post_init__`.
     base_model_tp_plan = {
