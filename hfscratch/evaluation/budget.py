@@ -80,8 +80,9 @@ class ScoringBudget:
     def observe(self, part: Part, items: int, seconds: float) -> None:
         """`part` scored `items` of its items in `seconds`: the token rate becomes the one it ran at (the latest
         part's, which follows the load and corrects the probe, whose batches differ from real ones)."""
-        scored_tokens = part.tokens * items / part.items if part.items else 0.0
-        self.log.append((part.name, self.predicted_seconds(part, items / part.items if part.items else 0.0), seconds))
+        share = items / part.items if part.items else 0.0
+        self.log.append((part.name, self.predicted_seconds(part, share), seconds))
+        scored_tokens = share * part.tokens
         if scored_tokens > 0:
             # everything the part took (its requests built, its metrics) counts: it is what the next costs too
             self.seconds_per_token = seconds / scored_tokens
