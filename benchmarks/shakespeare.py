@@ -45,6 +45,7 @@ from hfscratch.tokenization.arguments import TokenizeArguments  # noqa: E402
 from hfscratch.tokenization.tokenizer import encoding_backend, train_tokenizer  # noqa: E402
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments  # noqa: E402
 from hfscratch.training.budget import TimeBudget  # noqa: E402
+from hfscratch.training.optim import cpu_has_native_bf16  # noqa: E402
 from hfscratch.training.pretrain import build_trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,15 +140,10 @@ def nats_per_token(model: torch.nn.Module, validation: Dataset, collator, batch_
     return total / count
 
 
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX-512 bf16 or AMX): there bf16 autocast is the faster step."""
-    return torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
 def precision_overrides(precision: str) -> list[str]:
     """`--bf16` for the run: `auto` takes bf16 autocast where the CPU has it natively and fp32 elsewhere (without
     native bf16 the autocast step is about 3x slower here, so one fixed setting would be wrong on half the machines)."""
-    bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
+    bf16 = precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
     return ["--bf16", str(bf16).lower()]
 
 
