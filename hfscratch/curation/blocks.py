@@ -1,6 +1,8 @@
 """Our own datatrove blocks, for what the stock ones cannot do offline or do not do at all.
 
 - `RegexWordTokenizer`: a word tokenizer for datatrove's heuristic filters, 7x faster than spaCy.
+- `FastGopherRepetitionFilter`, `FastGopherQualityFilter`, `FastC4QualityFilter`, `FastFineWebQualityFilter`:
+  datatrove's heuristic filters with the same rules, thresholds, decisions and stats, computed in fewer passes.
 - `DocumentSizeFilter`: drops empty, tiny and huge documents, with a reason for each.
 - `OfflineURLFilter`: datatrove's `URLFilter` without the public-suffix-list download, for web documents only.
 - `LanguageIDFilter`: language identification with py3langid, whose model ships in the wheel.
@@ -12,12 +14,22 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import Counter
 from collections.abc import Callable
 
+import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters import URLFilter
+from datatrove.pipeline.filters import (
+    C4QualityFilter,
+    FineWebQualityFilter,
+    GopherQualityFilter,
+    GopherRepetitionFilter,
+    URLFilter,
+)
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
+from datatrove.utils.text import PUNCTUATION_SET, split_into_sentences, split_into_words
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 # -- Word tokenization for the heuristic filters ----------------------------------------------------------
@@ -57,6 +69,332 @@ class RegexWordTokenizer(WordTokenizer):
             start = match.end()
         spans.append((start, len(text)))
         return spans
+
+
+# -- Faster heuristic filters: datatrove's rules, fewer passes ---------------------------------------------
+#
+# Profiled on the default corpus (benchmarks/curation_throughput.py): Gopher repetition spent 60% of the
+# chain's time building one joined string per word position for every n-gram size (9 passes over the words),
+# Gopher quality looped over every word in Python, C4 recorded datatrove stats one line at a time. The
+# subclasses below keep datatrove's rules, thresholds, check order, drop reasons and stats, and compute them
+# with C-level passes (Counter, set, str.translate) and numpy. Paths that depend on how words are split use
+# the fast route only with `RegexWordTokenizer`, whose words never contain whitespace; any other tokenizer
+# (spaCy) runs datatrove's own `filter`. tests/curation/test_fast_filters.py checks every decision against
+# the stock classes.
+
+
+def count_duplicates(elements: list[str]) -> tuple[int, int]:
+    """datatrove's `find_duplicates` (repeated elements and their characters, first occurrences excluded),
+    by one set instead of a Python loop."""
+    unique = set(elements)
+    return len(elements) - len(unique), sum(map(len, elements)) - sum(map(len, unique))
+
+
+# Polynomial hashing of substrings modulo 2**64 (wrapping uint64 arithmetic); the base is odd, so invertible.
+_HASH_BASE = 0x9E3779B97F4A7C15
+_HASH_BASE_INV = pow(_HASH_BASE, -1, 1 << 64)
+_POWERS: dict[int, np.ndarray] = {}
+
+
+def _powers(base: int, size: int) -> np.ndarray:
+    """base**0 .. base**(size-1) modulo 2**64, grown by doubling and kept for the next document."""
+    table = _POWERS.get(base)
+    if table is None or table.size < size:
+        table = np.full(max(size, 2 * (0 if table is None else table.size), 4096), base, dtype=np.uint64)
+        table[0] = 1
+        np.multiply.accumulate(table, out=table)
+        _POWERS[base] = table
+    return table[:size]
+
+
+class WordNgrams:
+    """The n-gram statistics of datatrove's `GopherRepetitionFilter` over one word list, in numpy.
+
+    `top_chars(n)` is `find_top_duplicate(get_n_grams(words, n))`: n-grams joined by spaces, which for words
+    without whitespace are equal exactly when their word sequences are, so each n-gram is an exact integer key
+    (word ids, then ranks of (n-1)-grams combined with the next word id). Counter's tie rule is kept: of the
+    most frequent n-grams, the one that occurs first.
+
+    `repeated_chars(n)` is `find_all_duplicate(words, n)`: n-grams joined without separator (so different
+    splits of the same characters are the same n-gram, as in datatrove), each a substring of the words'
+    concatenation. Every such substring gets a hash from prefix sums; a position whose hash no other position
+    has cannot hold a repeat, so datatrove's greedy scan (a repeat skips the next n-1 positions) only visits
+    the others and compares the real strings there: hash collisions cost time, never a different count.
+    """
+
+    def __init__(self, words: list[str]) -> None:
+        self.n_words = len(words)
+        first: dict[str, int] = {}  # a word's id: where it first occurs
+        self.ids = np.fromiter(map(first.setdefault, words, range(self.n_words)), dtype=np.int64, count=self.n_words)
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=self.n_words)
+        self.offsets = np.zeros(self.n_words + 1, dtype=np.int64)
+        np.cumsum(lengths, out=self.offsets[1:])
+        self._ranks = {1: self.ids}  # n -> each position's n-gram as a rank below n_words
+        self._words = words
+        self._prefix: np.ndarray | None = None
+
+    def top_chars(self, n: int) -> int | None:
+        """Characters of the most frequent space-joined n-gram times its count; None with no n-gram."""
+        if self.n_words < n:
+            return None
+        keys = self._ranks[n - 1][:-1] * self.n_words + self.ids[n - 1 :] if n > 1 else self.ids
+        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+        self._ranks[n] = inverse.reshape(-1)
+        top = counts.max()
+        position = int(first[counts == top].min())
+        return (int(self.offsets[position + n] - self.offsets[position]) + n - 1) * int(top)
+
+    def _hashes(self, n: int) -> np.ndarray:
+        if self._prefix is None:
+            self.joined = "".join(self._words)
+            self.offset_list = self.offsets.tolist()
+            codes = np.frombuffer(self.joined.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
+            # prefix[k] = sum of codes[t] * base**-t for t < k; the hash of [s, e) is (prefix[e] - prefix[s]) * base**s
+            self._prefix = np.zeros(codes.size + 1, dtype=np.uint64)
+            np.cumsum(codes * _powers(_HASH_BASE_INV, codes.size), out=self._prefix[1:])
+            self._scale = _powers(_HASH_BASE, codes.size + 1)
+        start, end = self.offsets[: self.n_words + 1 - n], self.offsets[n:]
+        return (self._prefix[end] - self._prefix[start]) * self._scale[start]
+
+    def repeated_chars(self, n: int, text_length: int | None = None, fraction: float | None = None) -> int:
+        """Characters in repeated n-grams, datatrove's greedy count. Given the filter's `text_length` and
+        `fraction`, it may return an upper bound instead where the bound already passes the filter's test
+        (`bound / text_length <= fraction`): the exact count passes it too, float division being monotone."""
+        if self.n_words < n:
+            return 0
+        _, inverse, counts = np.unique(self._hashes(n), return_inverse=True, return_counts=True)
+        candidates = np.flatnonzero(counts[inverse.reshape(-1)] > 1)
+        if not candidates.size:
+            return 0
+        if text_length is not None and fraction is not None:
+            # counted repeats never overlap and all start at candidates: the union of the candidates' spans
+            # bounds the count (starts and ends are both sorted, so the union is one vectorised pass)
+            starts, ends = self.offsets[candidates], self.offsets[candidates + n]
+            covered = int((ends - np.maximum(starts, np.concatenate(([0], ends[:-1])))).sum())
+            if covered / text_length <= fraction:
+                return covered
+        joined, offsets = self.joined, self.offset_list
+        seen: set[str] = set()
+        repeated = next_position = 0
+        for i in candidates.tolist():
+            if i < next_position:  # inside a repeat datatrove already skipped over
+                continue
+            gram = joined[offsets[i] : offsets[i + n]]
+            if gram in seen:
+                repeated += len(gram)
+                next_position = i + n
+            else:
+                seen.add(gram)
+                next_position = i + 1
+        return repeated
+
+
+class FastGopherRepetitionFilter(GopherRepetitionFilter):
+    """datatrove's `GopherRepetitionFilter`, same rules in the same order; n-gram repeats counted as above."""
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if not isinstance(self.language, RegexWordTokenizer):
+            return super().filter(doc)
+        text = doc.text
+        if not text:
+            return False, "empty"
+
+        paragraphs = self.paragraph_exp.split(text.strip())
+        paragraphs_duplicates, char_duplicates = count_duplicates(paragraphs)
+        if self.dup_para_frac and paragraphs_duplicates / len(paragraphs) > self.dup_para_frac:
+            return False, "dup_para_frac"
+        if self.dup_para_char_frac and char_duplicates / len(text) > self.dup_para_char_frac:
+            return False, "dup_para_char_frac"
+
+        lines = self._line_splitter.split(text)
+        line_duplicates, char_duplicates = count_duplicates(lines)
+        if self.dup_line_frac and line_duplicates / len(lines) > self.dup_line_frac:
+            return False, "dup_line_frac"
+        if self.dup_line_char_frac and char_duplicates / len(text) > self.dup_line_char_frac:
+            return False, "dup_line_char_frac"
+
+        words = split_into_words(text, self.language)  # datatrove's cache: Gopher quality reuses it
+        ngrams = WordNgrams(words)
+        for n, n_frac in self.top_n_grams:
+            top_char_length = ngrams.top_chars(n)
+            if top_char_length is not None and top_char_length / len(text) > n_frac:
+                return False, f"top_{n}_gram"
+
+        for n, n_frac in self.dup_n_grams:
+            if ngrams.repeated_chars(n, len(text), n_frac) / len(text) > n_frac:
+                return False, f"duplicated_{n}_n_grams"
+        return True
+
+
+# Deleting datatrove's punctuation leaves something exactly when a word has a character outside it.
+_DELETE_PUNCTUATION = str.maketrans("", "", "".join(PUNCTUATION_SET))
+
+
+class FastGopherQualityFilter(GopherQualityFilter):
+    """datatrove's `GopherQualityFilter`, same rules in the same order; per-word tests run once per distinct
+    word (weighted by its count) instead of once per occurrence."""
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        text = doc.text
+        words = split_into_words(text, self.language)
+        n_words = len(words)
+        counts = Counter(words)
+        non_symbol = [(w, c) for w, c in counts.items() if w.translate(_DELETE_PUNCTUATION)]
+        n_non_symbol_words = sum(c for _, c in non_symbol)
+
+        if self.min_doc_words and n_non_symbol_words < self.min_doc_words:
+            return False, "gopher_short_doc"
+        if self.max_doc_words and n_non_symbol_words > self.max_doc_words:
+            return False, "gopher_long_doc"
+
+        # the same float as np.mean of the lengths: an exact integer sum, divided once
+        avg_n_words = sum(len(w) * c for w, c in non_symbol) / n_non_symbol_words if non_symbol else np.nan
+        if self.min_avg_word_length and avg_n_words < self.min_avg_word_length:
+            return False, "gopher_below_avg_threshold"
+        if self.max_avg_word_length and avg_n_words > self.max_avg_word_length:
+            return False, "gopher_above_avg_threshold"
+
+        if self.max_symbol_word_ratio and text.count("#") / n_words > self.max_symbol_word_ratio:
+            return False, "gopher_too_many_hashes"
+        if self.max_symbol_word_ratio and (text.count("...") + text.count("…")) / n_words > self.max_symbol_word_ratio:
+            return False, "gopher_too_many_ellipsis"
+
+        lines = text.splitlines()
+        if (
+            self.max_bullet_lines_ratio
+            and sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines) > self.max_bullet_lines_ratio
+        ):
+            return False, "gopher_too_many_bullets"
+        if (
+            self.max_ellipsis_lines_ratio
+            and sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines) > self.max_ellipsis_lines_ratio
+        ):
+            return False, "gopher_too_many_end_ellipsis"
+
+        if (
+            self.max_non_alpha_words_ratio
+            and sum(c for w, c in counts.items() if any(map(str.isalpha, w))) / n_words < self.max_non_alpha_words_ratio
+        ):
+            return False, "gopher_below_alpha_threshold"
+
+        if self.min_stop_words and len(self.stop_words.intersection(counts)) < self.min_stop_words:
+            return False, "gopher_enough_stop_words"
+        return True
+
+
+_POLICY = re.compile("|".join(map(re.escape, POLICY_SUBSTRINGS)))
+
+
+class FastC4QualityFilter(C4QualityFilter):
+    """datatrove's `C4QualityFilter` (line by line, `split_paragraph=True`), same rules and the same line
+    counters in its stats, added once per document instead of once per line. With `RegexWordTokenizer`, a
+    line's sentences are counted by its sentence-end regex, and counting stops once there are enough."""
+
+    def _count_lines(self, counts: dict[str, int]) -> None:
+        # datatrove adds 1 per line: total and n grow by the count; min, max and mean stay 1, variance 0
+        for key, n in counts.items():
+            if n:
+                metric = self.stats[key]
+                if metric.n == 0:
+                    metric.update(1)
+                    n -= 1
+                metric.total += n
+                metric.n += n
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if not self.split_paragraph:
+            return super().filter(doc)
+        regex_sentences = isinstance(self.language, RegexWordTokenizer)
+        counts = dict.fromkeys(
+            (
+                "line-total",
+                "line-filter-too_long_word",
+                "line-filter-no_terminal_punc",
+                "line-filter-too_few_words",
+                "line-filter-javascript",
+                "line-filter-policy",
+                "line-kept",
+            ),
+            0,
+        )
+        num_sentences = 0
+        kept_lines = []
+        try:
+            for line in doc.text.splitlines():
+                line = line.strip()
+                words = line.split()
+                counts["line-total"] += 1
+                if (
+                    self.max_word_length != -1
+                    and words
+                    and len(line) > self.max_word_length  # no word is longer than its line
+                    and max(map(len, words)) > self.max_word_length
+                ):
+                    counts["line-filter-too_long_word"] += 1
+                    continue
+                if self.remove_citations and "[" in line:  # every citation pattern starts with [
+                    line = CITATION_REGEX.sub("", line)
+                if self.filter_no_terminal_punct and (not line.endswith(END_PUNCTUATION) or line.endswith(ELLIPSIS)):
+                    counts["line-filter-no_terminal_punc"] += 1
+                    continue
+                if len(words) < self.min_words_per_line:
+                    counts["line-filter-too_few_words"] += 1
+                    continue
+                line_l = line.lower()
+                if self.filter_lorem_ipsum and "lorem ipsum" in line_l:
+                    return False, "lorem_ipsum"
+                if self.filter_javascript and "javascript" in line_l:
+                    counts["line-filter-javascript"] += 1
+                    continue
+                if self.filter_curly_bracket and "{" in line:
+                    return False, "curly_bracket"
+                if self.filter_policy and _POLICY.search(line_l):
+                    counts["line-filter-policy"] += 1
+                    continue
+                if self.min_num_sentences != -1 and num_sentences < self.min_num_sentences:
+                    if regex_sentences:  # RegexWordTokenizer.span_tokenize: one span per sentence end, plus one
+                        num_sentences += len(_SENTENCE_END.findall(line)) + 1
+                    else:
+                        num_sentences += len(split_into_sentences(line, self.language))
+                kept_lines.append(line)
+                counts["line-kept"] += 1
+        finally:
+            self._count_lines(counts)
+        if num_sentences < self.min_num_sentences:
+            return False, "too_few_sentences"
+        doc.text = "\n".join(kept_lines).strip()
+        return True
+
+
+class FastFineWebQualityFilter(FineWebQualityFilter):
+    """datatrove's `FineWebQualityFilter`, same rules in the same order, with C-level passes over the lines."""
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        text = doc.text
+        lines = [line for line in text.split("\n") if line.strip() != ""]
+        if len(lines) == 0:
+            return False, "empty"
+        if all(len(c) == 1 for c in self.stop_chars):  # a non-empty line ends with one of them: its last char
+            stop = set(self.stop_chars)
+            ratio = sum(line[-1] in stop for line in lines) / len(lines)
+        else:
+            ratio = sum(1 for line in lines if line.endswith(self.stop_chars)) / len(lines)
+        if ratio < self.line_punct_thr and not (ratio == 0 and self.line_punct_exclude_zero):
+            return False, "line_punct_ratio"
+
+        lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+        ratio = int((lengths <= self.short_line_length).sum()) / len(lines)
+        if ratio > self.short_line_threshold:
+            return False, "short_line_ratio"
+
+        ratio = count_duplicates(lines)[1] / (len(text) - text.count("\n"))
+        if ratio > self.char_duplicates_ratio:
+            return False, "char_dup_ratio"
+
+        words = split_into_words(text, self.language)
+        if text.count("\n") / len(words) > self.new_line_ratio:
+            return False, "list_ratio"
+        return True
 
 
 # -- Filters ----------------------------------------------------------------------------------------------
