@@ -165,7 +165,7 @@ def heuristic_filters(args: CurateArguments) -> list[Any]:
 
 def build_stages(args: CurateArguments) -> list[Stage]:
     """The chain of pipelines for a recipe, in order."""
-    from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter
     from datatrove.pipeline.dedup.exact_dedup import (
         ExactDedupConfig,
         ExactDedupFilter,
@@ -184,7 +184,7 @@ def build_stages(args: CurateArguments) -> list[Stage]:
         QualityClassifierFilter,
         normalized_content,
     )
-    from hfscratch.curation.dedup import MinhashVerifyPairs, ShingleMinhashSignature
+    from hfscratch.curation.dedup import FastMinhashSignature, MinhashVerifyPairs, ShingleMinhashSignature
     from hfscratch.curation.sources import reading_steps
 
     out = Path(args.output_dir).resolve()
@@ -238,7 +238,7 @@ def build_stages(args: CurateArguments) -> list[Stage]:
         signature = (
             ShingleMinhashSignature(sigs, shingles, config, language=word_tokenizer(args))
             if verify
-            else MinhashDedupSignature(sigs, config, language=word_tokenizer(args))
+            else FastMinhashSignature(sigs, config, language=word_tokenizer(args))  # datatrove's, faster
         )
         stages += [
             Stage("minhash-signatures", [read_back(latest), signature], args.tasks),

@@ -5,13 +5,15 @@ languages, spam, word salad, planted bad documents aimed at every rule, and rand
 
 from __future__ import annotations
 
+import ast
 import functools
+import importlib.util
 import random
 from pathlib import Path
 
 import pytest
 import yaml
-from curation_corpora import english_documents, other_language_documents, spam, word_salad
+from curation_corpora import english_documents, spam, word_salad
 from datatrove.data import Document
 from datatrove.pipeline.filters import (
     C4QualityFilter,
@@ -124,13 +126,26 @@ def random_documents(n: int, seed: int = 0) -> list[str]:
 
 
 @functools.cache
+def spacy_example_texts() -> tuple[str, ...]:
+    """spaCy's example sentences in 60-odd languages, one document per language, read from its source files
+    (importing spaCy and its language packages would take seconds)."""
+    (root,) = importlib.util.find_spec("spacy").submodule_search_locations
+    texts = []
+    for path in sorted(Path(root, "lang").glob("*/examples.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "sentences" for t in node.targets):
+                texts.append(" ".join(ast.literal_eval(node.value)))
+    return tuple(texts)
+
+
+@functools.cache
 def documents() -> tuple[str, ...]:
     from hfscratch.curation.sources import PythonDocsReader
 
     rng = random.Random(0)
     default_corpus = [doc.text for doc in PythonDocsReader(limit=60).run()]
     english = list(english_documents(min_chars=50, max_chars=100_000, max_overlap=1.0).values())
-    others = list(other_language_documents().values())
+    others = list(spacy_example_texts())
     noise = [spam(rng) for _ in range(20)] + [word_salad(text, rng) for text in english[:20]]
     return tuple(default_corpus + english + others + noise + planted_bad_documents() + random_documents(300))
 
