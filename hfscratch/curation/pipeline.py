@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hfscratch.core.recipes import RecipeError
+from hfscratch.curation.executors import SlurmOptions, Stage, chain_executors
 
 # The heuristic filters a recipe can switch on and configure (`filter_options: {c4_quality: {...}}`).
 HEURISTIC_FILTERS = ("gopher_repetition", "gopher_quality", "c4_quality", "fineweb_quality")
 
 
 @dataclass
-class CurateArguments:
-    """A curation run: sources, steps and how to execute them."""
+class CurateArguments(SlurmOptions):
+    """A curation run: sources, steps and how to execute them (the `slurm_*` keys: executors.py)."""
 
     output_dir: str = field(default="runs/curate", metadata={"help": "Run folder: documents/, stats.json, report."})
     sources: list[dict] = field(
@@ -45,11 +46,6 @@ class CurateArguments:
         metadata={"help": "Tasks (shards) per stage; each source is split between them by bytes, large files too."},
     )
     workers: int = field(default=-1, metadata={"help": "Tasks run at once (local: processes); -1 for all."})
-    slurm_partition: str | None = field(default=None, metadata={"help": "Slurm partition (executor: slurm)."})
-    slurm_time: str = field(default="12:00:00", metadata={"help": "Slurm time limit per task."})
-    slurm_cpus_per_task: int = field(default=1, metadata={"help": "Slurm CPUs per task."})
-    slurm_mem_per_cpu_gb: int = field(default=2, metadata={"help": "Slurm memory per CPU in GB."})
-    slurm_venv: str | None = field(default=None, metadata={"help": "Virtual environment the Slurm jobs activate."})
     # Reading.
     max_doc_bytes: int = field(default=5_000_000, metadata={"help": "Text files larger than this are skipped."})
     min_doc_chars: int = field(default=50, metadata={"help": "Shorter documents are dropped."})
@@ -116,15 +112,6 @@ class CurateArguments:
                 raise RecipeError(f"{key}: expected at least 1, got {getattr(self, key)}")
         if self.quality_classifier and not Path(self.quality_classifier).is_file():
             raise RecipeError(f"quality_classifier: {self.quality_classifier} does not exist")
-
-
-@dataclass
-class Stage:
-    """One datatrove executor of the chain: a name (its logging folder) and its pipeline steps."""
-
-    name: str
-    steps: list[Any]
-    tasks: int
 
 
 def word_tokenizer(args: CurateArguments) -> Any:
@@ -266,36 +253,7 @@ def build_stages(args: CurateArguments) -> list[Stage]:
 def executors(args: CurateArguments, stages: list[Stage]) -> list[Any]:
     """One datatrove executor per stage, each depending on the one before."""
     logs = Path(args.output_dir).resolve() / "logs"
-    chain: list[Any] = []
-    for stage in stages:
-        common = {
-            "pipeline": stage.steps,
-            "tasks": stage.tasks,
-            "logging_dir": str(logs / stage.name),
-            "depends": chain[-1] if chain else None,
-        }
-        if args.executor == "local":
-            from hfscratch.curation.progress import QuietLocalExecutor
-
-            workers = min(args.workers, stage.tasks) if args.workers > 0 else stage.tasks
-            chain.append(QuietLocalExecutor(workers=workers, **common))
-        else:
-            from datatrove.executor import SlurmPipelineExecutor
-
-            chain.append(
-                SlurmPipelineExecutor(
-                    job_name=f"curate-{stage.name}",
-                    partition=args.slurm_partition,
-                    time=args.slurm_time,
-                    cpus_per_task=args.slurm_cpus_per_task,
-                    mem_per_cpu_gb=args.slurm_mem_per_cpu_gb,
-                    venv_path=str(Path(args.slurm_venv) / "bin" / "activate") if args.slurm_venv else None,
-                    workers=args.workers,
-                    slurm_logs_folder=str(logs / stage.name / "slurm"),
-                    **common,
-                )
-            )
-    return chain
+    return chain_executors(stages, logs, args.executor, args.workers, args, job_prefix="curate")
 
 
 def run_curation(args: CurateArguments) -> dict[str, Any] | None:

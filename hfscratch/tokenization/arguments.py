@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Literal
 
 from hfscratch.core.recipes import RecipeError
+from hfscratch.curation.executors import SlurmOptions
 
 BYTE_ALPHABET_SIZE = 256  # byte-level BPE starts from one token per byte value
 DEFAULT_BENCHMARKS = ["arc_easy", "arc_challenge", "hellaswag", "mmlu", "truthfulqa"]
 
 
 @dataclass
-class TokenizeArguments:
+class TokenizeArguments(SlurmOptions):
     corpus: str = field(
         metadata={
             "help": "A curated folder (documents/*.jsonl.gz or *.parquet, stats.json), a folder of .txt/.jsonl "
@@ -26,6 +27,14 @@ class TokenizeArguments:
     overwrite: bool = field(
         default=False, metadata={"help": "Replace a finished tokenization in `out` made with other settings."}
     )
+    executor: Literal["datasets", "local", "slurm"] = field(
+        default="datasets",
+        metadata={
+            "help": "datasets: Dataset.map on this machine, packed Arrow blocks (small corpora); local or slurm: "
+            "datatrove stages on the curation engine, token shards per source mixed at load time (data_mixture)."
+        },
+    )
+    tasks: int = field(default=4, metadata={"help": "executor local/slurm: tasks of the tokenize stage."})
     text_sample_by: Literal["paragraph", "line", "document"] = field(
         default="paragraph", metadata={"help": "How a .txt file splits into documents (paragraph: at blank lines)."}
     )
@@ -57,9 +66,12 @@ class TokenizeArguments:
         default=None,
         metadata={"help": "A model folder or config.json whose max_position_embeddings bounds block_size."},
     )
-    last_block: Literal["pad", "drop"] = field(
-        default="pad",
-        metadata={"help": "The tail that does not fill a last block: pad it (the LM collator masks pads) or drop it."},
+    last_block: Literal["pad", "drop"] | None = field(
+        default=None,
+        metadata={
+            "help": "The tail that does not fill a last block: pad it (the LM collator masks pads) or drop it; "
+            "default pad, and drop for token shards (executor local/slurm), whose reader drops it."
+        },
     )
     validation_fraction: float = field(
         default=0.01, metadata={"help": "Share of documents held out, chosen by a hash of each document id."}
@@ -69,7 +81,9 @@ class TokenizeArguments:
         metadata={"help": "Recipe only: source tag -> weight (token multiplier); default: stats.json's, else 1.0."},
     )
     seed: int = field(default=42, metadata={"help": "Seed of the document order and of down-sampling."})
-    num_proc: int | None = field(default=None, metadata={"help": "Worker processes (default: all CPU cores)."})
+    num_proc: int | None = field(
+        default=None, metadata={"help": "Worker processes, or local tasks run at once (default: all CPU cores)."}
+    )
     max_shard_size: str = field(default="500MB", metadata={"help": "Shard size of the saved packed dataset."})
 
     decontaminate: Literal["none", "report", "remove"] = field(
@@ -88,6 +102,20 @@ class TokenizeArguments:
 
     def __post_init__(self) -> None:
         # Checks on values alone; parse_recipe turns these ValueErrors into one-line RecipeErrors.
+        sharded = self.executor != "datasets"
+        if self.last_block is None:
+            self.last_block = "drop" if sharded else "pad"
+        if sharded and self.last_block == "pad":
+            raise ValueError(f"key 'last_block': token shards (executor {self.executor}) drop the tail; set drop")
+        if sharded and self.mixture is not None:
+            raise ValueError(
+                f"key 'mixture': token shards (executor {self.executor}) are mixed at load time; "
+                "give data_mixture in the pretraining recipe instead"
+            )
+        if self.tasks < 1:
+            raise ValueError(f"key 'tasks' must be at least 1, got {self.tasks}")
+        if self.executor == "slurm" and not self.slurm_partition:
+            raise ValueError("key 'slurm_partition': the slurm executor needs a partition")
         specials = self.special_tokens()
         if self.tokenizer is None and self.vocab_size < BYTE_ALPHABET_SIZE + len(specials):
             raise ValueError(

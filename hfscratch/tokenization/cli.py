@@ -21,10 +21,15 @@ def summarize(stats: TokenizeStats) -> str:
     if stats.skipped:
         lines.append("skipped: " + ", ".join(f"{n:,} {reason}" for reason, n in sorted(stats.skipped.items())))
     for tag, source in stats.sources.items():
+        mixture = (
+            f"weight {source['weight']}, share {source['realised_share']:.2%} "
+            f"(requested {source['requested_share']:.2%})"
+            if source["weight"] is not None  # token shards are mixed at load time, by the pretraining recipe
+            else f"{source['realised_share']:.2%} of training tokens, mixed at load time (data_mixture)"
+        )
         lines.append(
             f"  {tag}: {source['documents']:,} docs, {source['tokens']:,} tokens, "
-            f"{source['characters_per_token']} chars/token, weight {source['weight']}, "
-            f"share {source['realised_share']:.2%} (requested {source['requested_share']:.2%})"
+            f"{source['characters_per_token']} chars/token, {mixture}"
         )
     for name, report in (stats.decontamination or {}).get("benchmarks", {}).items():
         lines.append(
@@ -43,7 +48,9 @@ def main(argv: Sequence[str]) -> int:
     )
     from hfscratch.tokenization.pipeline import run_tokenize  # datasets, tokenizers: only once a run starts
 
-    print(summarize(run_tokenize(args)))
+    stats = run_tokenize(args)
+    if stats is not None:  # None: submitted to Slurm, and the merge job writes stats.json
+        print(summarize(stats))
     return 0
 
 

@@ -10,7 +10,6 @@ with `to_iterable_dataset(num_shards=...)`). Intermediate Arrow files live in a 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
@@ -25,7 +24,7 @@ from datasets.utils.py_utils import convert_file_size_to_int
 
 from hfscratch.core.recipes import RecipeError
 from hfscratch.tokenization.arguments import TokenizeArguments, check_paths
-from hfscratch.tokenization.artifacts import TokenizeStats
+from hfscratch.tokenization.artifacts import TokenizeStats, finished_or_none, output_settings
 from hfscratch.tokenization.corpus import curated_weights, load_documents
 from hfscratch.tokenization.decontamination import build_benchmark_index, flag_documents
 from hfscratch.tokenization.mixture import mixture_indices, resolve_weights
@@ -44,27 +43,22 @@ logger = logging.getLogger("hfscratch.tokenize")
 TRAINING_BATCH = 1000  # documents per batch handed to the tokenizer trainer
 
 
-def run_tokenize(args: TokenizeArguments) -> TokenizeStats:
+def run_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
     """Write `out/tokenizer/`, `out/packed/`, `out/doc_lengths.png` and, last, `out/stats.json`; return the stats.
+    With `executor: local | slurm` the datatrove stages write token shards instead (sharded.py); on Slurm the
+    stages are submitted and None is returned.
 
     A folder that already holds a finished tokenization of the same settings is left as it is (and its stats
     returned); one of other settings is refused unless `overwrite` is set, so a rerun never changes a result.
     """
     check_paths(args)
-    settings = output_settings(args)
-    finished = TokenizeStats.read_or_none(args.out)
-    if finished is not None and not args.overwrite:
-        if finished.settings == settings:
-            logger.warning(f"{args.out} already holds this tokenization (stats.json): left as it is")
-            return finished
-        changed = sorted(
-            k for k in settings.keys() | finished.settings.keys() if settings.get(k) != finished.settings.get(k)
-        )
-        raise RecipeError(
-            f"key 'out': {args.out} holds a tokenization with other settings ({', '.join(changed)}); "
-            "choose another out, or --overwrite true to replace it"
-        )
-    TokenizeStats.path(args.out).unlink(missing_ok=True)  # the folder is incomplete until it is written again
+    if args.executor != "datasets":
+        from hfscratch.tokenization.sharded import run_sharded_tokenize  # datatrove: only for this path
+
+        return run_sharded_tokenize(args)
+    finished = finished_or_none(args)
+    if finished is not None:
+        return finished
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else None
     if tokenizer is not None and args.last_block == "pad" and tokenizer.pad_token_id is None:
         raise RecipeError(f"key 'tokenizer': {args.tokenizer!r} has no pad token; set last_block: drop")
@@ -121,16 +115,10 @@ def run_tokenize(args: TokenizeArguments) -> TokenizeStats:
         skipped=corpus.skipped,
         skipped_examples=corpus.skipped_examples,
         decontamination=stats.get("decontamination"),
-        settings=settings,
+        settings=output_settings(args),
     )
     result.write(out)  # last: the folder is complete
     return result
-
-
-def output_settings(args: TokenizeArguments) -> dict:
-    """The recipe values that decide the output (not where it goes or how many workers make it)."""
-    values = dataclasses.asdict(args)
-    return {key: value for key, value in values.items() if key not in ("out", "num_proc", "overwrite")}
 
 
 def epoch_rows(table: pd.DataFrame, weights: dict[str, float], seed: int) -> dict[str, np.ndarray]:

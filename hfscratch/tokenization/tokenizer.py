@@ -78,7 +78,11 @@ def encoding_backend(tokenizer: PreTrainedTokenizerFast) -> Tokenizer:
     A document that contains "<|end_of_text|>" must not end there: the markers that packing inserts would
     otherwise be forged by the data.
     """
-    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    return as_plain_text(Tokenizer.from_str(tokenizer.backend_tokenizer.to_str()))
+
+
+def as_plain_text(backend: Tokenizer) -> Tokenizer:
+    """`backend` set to read special-token strings as text, with no truncation or padding (encoding_backend)."""
     backend.encode_special_tokens = True
     backend.no_truncation()
     backend.no_padding()
