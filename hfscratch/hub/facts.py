@@ -134,6 +134,13 @@ def data_lineage(lineage: Lineage) -> dict[str, Any]:
     out["validation_tokens"] = count(valid.get("tokens"))
     out["documents"] = f"{count(train.get('documents'))} train, {count(valid.get('documents'))} validation"
     curated_sources = cur.sources if cur else {}
+    # Token shards are mixed when training loads them (data_mixture): the run records the shares it trained on.
+    mixture = lineage.run_info.data_mixture if lineage.run_info else None
+    out["mixture"] = (
+        "chosen at load time by the pretraining recipe's data_mixture (weights normalised; shares of blocks trained)"
+        if mixture
+        else "applied when the corpus was tokenized (weights multiply a source's tokens)"
+    )
     out["sources"] = [
         {
             "tag": tag,
@@ -142,8 +149,10 @@ def data_lineage(lineage: Lineage) -> dict[str, Any]:
             "kept": count(s.get("documents")),
             "tokens": count(s.get("tokens")),
             "chars_per_token": number(s.get("characters_per_token"), 3),
-            "weight": number(s.get("weight"), 3),
-            "share": share(s.get("realised_share"), 1.0),
+            "weight": number(mixture[tag]["weight"] if mixture and tag in mixture else s.get("weight"), 3),
+            "share": share(
+                mixture[tag]["share_of_blocks"] if mixture and tag in mixture else s.get("realised_share"), 1.0
+            ),
         }
         for tag, s in tok.sources.items()
     ]

@@ -51,7 +51,14 @@ class ModelArguments:
 @dataclass
 class DataArguments:
     data_dir: str = field(
-        metadata={"help": "A `hfscratch tokenize` output folder: packed/ (train, validation) and tokenizer/."}
+        metadata={"help": "A `hfscratch tokenize` output folder: tokenizer/ and packed/ (or tokens/, token shards)."}
+    )
+    data_mixture: dict[str, float] | None = field(
+        default=None,
+        metadata={
+            "help": "Recipe only, for token shards (tokenize with executor local/slurm): source tag -> share of the "
+            "training blocks, e.g. {python-docs: 0.7, web: 0.3} (normalised; default: each source's own share)."
+        },
     )
     max_eval_samples: int | None = field(
         default=None, metadata={"help": "Evaluate on at most this many validation blocks (cheaper evaluations)."}

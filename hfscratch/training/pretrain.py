@@ -20,10 +20,12 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
-from datasets import DatasetDict, load_from_disk
+from datasets import load_from_disk
+from torch.utils.data import Subset
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -33,8 +35,10 @@ from transformers import (
     set_seed,
 )
 
+from hfscratch.core.artifacts import ArtifactError
 from hfscratch.core.recipes import RecipeError
 from hfscratch.models.kernels import apply_liger
+from hfscratch.tokenization.artifacts import TokenizeStats
 from hfscratch.training.arguments import DataArguments, ModelArguments, PretrainingArguments
 from hfscratch.training.batching import BatchRamp, gradient_accumulation_steps
 from hfscratch.training.budget import TimeBudget
@@ -48,6 +52,7 @@ from hfscratch.training.callbacks import (
 )
 from hfscratch.training.checkpoints import resolve_resume
 from hfscratch.training.collator import PackedBlockCollator
+from hfscratch.training.data_mixture import TOKENS_DIR, MixtureDataset, load_token_shards
 from hfscratch.training.decay import decay_resume, decay_start
 from hfscratch.training.fp8 import convert_to_fp8
 from hfscratch.training.fsdp import local_numel, parameter_placements
@@ -55,18 +60,40 @@ from hfscratch.training.run_info import RECORDED_TRAINING_ARGS, RunInfo
 from hfscratch.training.trainer import PretrainTrainer
 
 
-def load_data(data: DataArguments) -> tuple[PreTrainedTokenizerBase, DatasetDict]:
+def load_data(data: DataArguments, seed: int) -> tuple[PreTrainedTokenizerBase, dict[str, Any]]:
+    """The tokenizer and {"train", "validation"} blocks of a tokenize output: packed Arrow blocks, or token
+    shards mixed at load time by `data_mixture` (data_mixture.py)."""
     folder = Path(data.data_dir)
-    if not (folder / "packed").is_dir() or not (folder / "tokenizer").is_dir():
+    if not (folder / "tokenizer").is_dir() or not ((folder / "packed").is_dir() or (folder / TOKENS_DIR).is_dir()):
         raise RecipeError(
-            f"key 'data_dir': {folder} has no packed/ and tokenizer/ (expected a `hfscratch tokenize` output folder)"
+            f"key 'data_dir': {folder} has no tokenizer/ and packed/ or tokens/ (expected a `hfscratch tokenize` "
+            "output folder)"
         )
-    blocks = load_from_disk(str(folder / "packed"))
-    if len(blocks.get("train", [])) == 0:
-        raise RecipeError(f"key 'data_dir': {folder}/packed has no training blocks")
-    if data.max_eval_samples is not None and "validation" in blocks:
-        blocks["validation"] = blocks["validation"].select(range(min(data.max_eval_samples, len(blocks["validation"]))))
-    return AutoTokenizer.from_pretrained(folder / "tokenizer"), blocks
+    tokenizer = AutoTokenizer.from_pretrained(folder / "tokenizer")
+    if (folder / TOKENS_DIR).is_dir():
+        stats = read_tokenize_stats(folder)
+        blocks = load_token_shards(folder, stats.block_size, len(tokenizer), data.data_mixture, seed)
+    else:
+        if data.data_mixture is not None:
+            raise RecipeError(
+                f"key 'data_mixture': {folder}/packed was mixed when it was tokenized (its recipe's mixture); "
+                "load-time mixtures need token shards (hfscratch tokenize --executor local)"
+            )
+        blocks = load_from_disk(str(folder / "packed"))
+    if blocks.get("train") is None or len(blocks["train"]) == 0:
+        raise RecipeError(f"key 'data_dir': {folder} has no training blocks")
+    validation = blocks.get("validation")
+    if data.max_eval_samples is not None and validation is not None:
+        keep = range(min(data.max_eval_samples, len(validation)))
+        blocks["validation"] = validation.select(keep) if hasattr(validation, "select") else Subset(validation, keep)
+    return tokenizer, blocks
+
+
+def read_tokenize_stats(folder: Path) -> TokenizeStats:
+    try:
+        return TokenizeStats.read(folder)
+    except ArtifactError as exc:  # an unfinished tokenization (no stats.json yet) or an unreadable one
+        raise RecipeError(f"key 'data_dir': {exc}") from None
 
 
 def build_model(model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, seq_len: int) -> PreTrainedModel:
@@ -165,8 +192,11 @@ def build_trainer(
 ) -> PretrainTrainer:
     """The Trainer of a pretraining run; `callbacks` come from the caller (e.g. a `TimeBudget`, the lm-eval
     harness of `hfscratch.evaluation`), after the run's own and before the last-step log and the plot."""
-    tokenizer, blocks = load_data(data_args)
+    tokenizer, blocks = load_data(data_args, args.data_seed if args.data_seed is not None else args.seed)
     seq_len = len(blocks["train"][0]["input_ids"])
+    if isinstance(blocks["train"], MixtureDataset):
+        # The blended order is already a seeded shuffle whose every prefix holds the mixture: keep it.
+        args = dataclasses.replace(args, train_sampling_strategy="sequential")
     args = fit_to_launch(args, seq_len)
     init_distributed(args)
     validation = blocks.get("validation")
@@ -239,12 +269,29 @@ def run_info(trainer: PretrainTrainer, data_dir: str | None, runtime_s: float) -
         stopped_by="time budget" if budget is not None and budget.cut_short else "max_steps",
         training_args={key: getattr(args, key) for key in RECORDED_TRAINING_ARGS},
         train_tokens=trainer.state.num_input_tokens_seen or None,
+        data_mixture=mixture_trained(trainer),
         data_dir=str(Path(data_dir).resolve()) if data_dir else None,
         device=device_name(),
         num_devices=args.world_size,
         train_runtime_s=round(runtime_s, 1),
         device_hours=round(runtime_s * args.world_size / 3600, 4),
     )
+
+
+def mixture_trained(trainer: PretrainTrainer) -> dict[str, dict[str, float]] | None:
+    """Per source of a load-time mixture: its weight (normalised), and its share of the blocks the run
+    trained on (a whole number of passes: the mixture's own shares; part of one: the shares of that prefix)."""
+    train = trainer.train_dataset
+    if not isinstance(train, MixtureDataset):
+        return None
+    seq_len = len(train[0]["input_ids"])
+    trained = (trainer.state.num_input_tokens_seen or 0) // seq_len % len(train)
+    shares = train.shares(trained or None)
+    total = sum(train.weights.values())
+    return {
+        tag: {"weight": round(train.weights[tag] / total, 6), "share_of_blocks": round(shares[tag], 6)}
+        for tag in sorted(train.sources)
+    }
 
 
 def start_over(output_dir: str | Path) -> None:

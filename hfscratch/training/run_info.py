@@ -71,6 +71,8 @@ class RunInfo(Artifact):
     peak_flops_per_device: float | None = None
     peak_source: str | None = None
     decayed_from: DecayStart | None = None  # a `--decay_from` run: the stable checkpoint it decayed from
+    # A load-time mixture of token shards (data_mixture.py): per source, its weight and share of the blocks trained.
+    data_mixture: dict[str, dict[str, float]] | None = None
 
 
 def requested_steps(args: Any) -> int | None:
