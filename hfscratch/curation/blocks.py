@@ -16,6 +16,7 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Callable
+from operator import methodcaller
 
 import numpy as np
 from datatrove.data import Document, DocumentsPipeline
@@ -138,10 +139,19 @@ class WordNgrams:
         if self.n_words < n:
             return None
         keys = self._ranks[n - 1][:-1] * self.n_words + self.ids[n - 1 :] if n > 1 else self.ids
-        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-        self._ranks[n] = inverse.reshape(-1)
+        # np.unique(keys, return_index, return_inverse, return_counts), spelled out: fewer passes
+        order = np.argsort(keys, kind="stable")  # stable: a group's first entry is its first occurrence
+        ordered = keys[order]
+        starts_group = np.empty(ordered.size, dtype=bool)
+        starts_group[0] = True
+        np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
+        starts = np.flatnonzero(starts_group)
+        counts = np.diff(starts, append=ordered.size)
+        ranks = np.empty(ordered.size, dtype=np.int64)
+        ranks[order] = np.cumsum(starts_group) - 1
+        self._ranks[n] = ranks
         top = counts.max()
-        position = int(first[counts == top].min())
+        position = int(order[starts[counts == top]].min())
         return (int(self.offsets[position + n] - self.offsets[position]) + n - 1) * int(top)
 
     def _hashes(self, n: int) -> np.ndarray:
@@ -162,10 +172,18 @@ class WordNgrams:
         (`bound / text_length <= fraction`): the exact count passes it too, float division being monotone."""
         if self.n_words < n:
             return 0
-        _, inverse, counts = np.unique(self._hashes(n), return_inverse=True, return_counts=True)
-        candidates = np.flatnonzero(counts[inverse.reshape(-1)] > 1)
-        if not candidates.size:
+        hashes = self._hashes(n)
+        order = np.argsort(hashes)
+        ordered = hashes[order]
+        equal_next = ordered[1:] == ordered[:-1]
+        if not equal_next.any():
             return 0
+        shared_sorted = np.zeros(ordered.size, dtype=bool)
+        shared_sorted[1:] = equal_next
+        shared_sorted[:-1] |= equal_next
+        shared = np.empty(ordered.size, dtype=bool)
+        shared[order] = shared_sorted
+        candidates = np.flatnonzero(shared)  # positions whose hash another position has, in order
         if text_length is not None and fraction is not None:
             # counted repeats never overlap and all start at candidates: the union of the candidates' spans
             # bounds the count (starts and ends are both sorted, so the union is one vectorised pass)
@@ -228,6 +246,8 @@ class FastGopherRepetitionFilter(GopherRepetitionFilter):
 
 # Deleting datatrove's punctuation leaves something exactly when a word has a character outside it.
 _DELETE_PUNCTUATION = str.maketrans("", "", "".join(PUNCTUATION_SET))
+_STARTS_WITH_BULLET = methodcaller("startswith", ("•", "-"))
+_ENDS_WITH_ELLIPSIS = methodcaller("endswith", ("...", "…"))
 
 
 class FastGopherQualityFilter(GopherQualityFilter):
@@ -259,21 +279,22 @@ class FastGopherQualityFilter(GopherQualityFilter):
         if self.max_symbol_word_ratio and (text.count("...") + text.count("…")) / n_words > self.max_symbol_word_ratio:
             return False, "gopher_too_many_ellipsis"
 
-        lines = text.splitlines()
+        lines = text.splitlines()  # C-level maps over the lines, the same tests as datatrove's
         if (
             self.max_bullet_lines_ratio
-            and sum(s.lstrip().startswith(("•", "-")) for s in lines) / len(lines) > self.max_bullet_lines_ratio
+            and sum(map(_STARTS_WITH_BULLET, map(str.lstrip, lines))) / len(lines) > self.max_bullet_lines_ratio
         ):
             return False, "gopher_too_many_bullets"
         if (
             self.max_ellipsis_lines_ratio
-            and sum(s.rstrip().endswith(("...", "…")) for s in lines) / len(lines) > self.max_ellipsis_lines_ratio
+            and sum(map(_ENDS_WITH_ELLIPSIS, map(str.rstrip, lines))) / len(lines) > self.max_ellipsis_lines_ratio
         ):
             return False, "gopher_too_many_end_ellipsis"
 
         if (
             self.max_non_alpha_words_ratio
-            and sum(c for w, c in counts.items() if any(map(str.isalpha, w))) / n_words < self.max_non_alpha_words_ratio
+            and sum(c for w, c in counts.items() if w.isalpha() or any(map(str.isalpha, w))) / n_words
+            < self.max_non_alpha_words_ratio
         ):
             return False, "gopher_below_alpha_threshold"
 
@@ -391,8 +412,14 @@ class FastFineWebQualityFilter(FineWebQualityFilter):
         if ratio > self.char_duplicates_ratio:
             return False, "char_dup_ratio"
 
+        new_line = text.count("\n")
+        if isinstance(self.language, RegexWordTokenizer) and new_line / len(text.split()) <= self.new_line_ratio:
+            # every whitespace-separated chunk holds at least one regex word, so the words are at least as
+            # many as the chunks: a ratio that passes with the chunks passes with the words (the text has a
+            # chunk: not all its lines are blank)
+            return True
         words = split_into_words(text, self.language)
-        if text.count("\n") / len(words) > self.new_line_ratio:
+        if new_line / len(words) > self.new_line_ratio:
             return False, "list_ratio"
         return True
 

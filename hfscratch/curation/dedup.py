@@ -22,6 +22,7 @@ Measured on planted sets in benchmarks/near_dedup.py and tests/curation/test_ded
 from __future__ import annotations
 
 import math
+import re
 import struct
 import unicodedata
 from typing import Any, BinaryIO
@@ -57,9 +58,9 @@ def bands_for(threshold: float, rows: int, recall: float = 0.99) -> int:
 # marks; the rest went to `str.translate` by dict, the regex word tokenizer, a Python loop that joins and
 # hashes each shingle through a wrapper function, and the signature over every shingle occurrence. The same
 # results, faster: ASCII text has no marks to drop (NFD leaves it alone), other text drops the marks among
-# its distinct characters with one `str.translate`; punctuation goes by table lookups; an ASCII text's words
-# are its whitespace-separated runs; shingles are joined and hashed by C-level `map`s straight into numpy;
-# the signature, a minimum over shingles, is taken over the distinct ones, in cache-sized blocks, with the
+# its distinct characters, one `str.replace` each; punctuation goes by table lookups; a text without symbols
+# has its whitespace-separated runs as words; shingles are joined and hashed by C-level `map`s straight
+# into numpy; the signature, a minimum over shingles, is taken over the distinct ones, in blocks, with the
 # Mersenne-prime remainder by shifts. tests/curation/test_fast_minhash.py compares every step with datatrove's.
 
 
@@ -68,8 +69,9 @@ def strip_combining_marks(text: str) -> str:
     if text.isascii():
         return text
     text = unicodedata.normalize("NFD", text)
-    marks = [c for c in set(text) if unicodedata.category(c) == "Mn"]
-    return text.translate(dict.fromkeys(map(ord, marks))) if marks else text
+    for mark in [c for c in set(text) if unicodedata.category(c) == "Mn"]:  # few: one fast scan each
+        text = text.replace(mark, "")
+    return text
 
 
 # datatrove's punctuation-to-space table (`PUNCTUATION_TRANS`, code point to code point), as a bytes table for
@@ -87,8 +89,10 @@ def replace_punctuation(text: str) -> str:
     return _PUNCTUATION_TABLE[codes].tobytes().decode("utf-32-le", "surrogatepass")
 
 
-# Every ASCII character is a word character, whitespace or datatrove punctuation: once the punctuation is
-# spaces, an ASCII text's regex words are its whitespace-separated runs.
+# A text of word characters and whitespace only (`re`'s \w and \s; \s is exactly what str.split splits on)
+# has its whitespace-separated runs as RegexWordTokenizer's words. Every ASCII character is a word character,
+# whitespace or datatrove punctuation, so an ASCII text without punctuation needs no check.
+_SYMBOL = re.compile(r"[^\w\s]")
 _ASCII_WORDS_SPLIT = all(chr(i).isalnum() or chr(_ASCII_PUNCTUATION[i]).isspace() for i in range(128))
 
 
@@ -122,15 +126,13 @@ class FastMinhashSignature(MinhashDedupSignature):
     """datatrove's MinHash stage 1 (its `run`, file format and sorting), with the same shingles and
     signatures computed faster; tests/curation/test_fast_minhash.py compares both on every document."""
 
-    SIGNATURE_ROWS = 1024  # distinct shingles per block of the signature: a block of hashes stays in cache
+    SIGNATURE_COLUMNS = 4096  # distinct shingles per block of the signature (hash functions x shingles)
 
     def get_shingles(self, text: str) -> np.ndarray:
         text = simplify_text(text, self.config.norm_config)
-        if (
-            _ASCII_WORDS_SPLIT
-            and self.config.norm_config.remove_punctuation
-            and isinstance(self.word_tokenizer, RegexWordTokenizer)
-            and text.isascii()
+        if isinstance(self.word_tokenizer, RegexWordTokenizer) and (
+            (_ASCII_WORDS_SPLIT and self.config.norm_config.remove_punctuation and text.isascii())
+            or not _SYMBOL.search(text)
         ):
             words = text.split()
         else:
@@ -140,23 +142,28 @@ class FastMinhashSignature(MinhashDedupSignature):
         return np.fromiter(map(hash_function, grams), dtype=np.uint64).reshape((-1, 1))
 
     def get_signature(self, shingles: np.ndarray) -> list[list[int]]:
-        a, b = self.parameters
-        shingles = np.unique(shingles).reshape((-1, 1))  # the minimum over a set ignores repeats
-        minimum = None
-        for start in range(0, shingles.shape[0], self.SIGNATURE_ROWS):
-            phv = shingles[start : start + self.SIGNATURE_ROWS] * a  # uint64, wrapping like datatrove's
-            phv += b
-            # phv % (2**61 - 1), as 2**61 = 1 modulo the prime: the low 61 bits plus the high 3, at most
-            # prime + 7, then minus the prime where that is at least the prime (below it, phv - prime wraps
-            # around to more than phv, and the minimum keeps phv)
-            high = phv >> _SHIFT
-            phv &= _mersenne_prime
-            phv += high
-            np.minimum(phv, phv - _mersenne_prime, out=phv)
+        a, b = (p.reshape((-1, 1)) for p in self.parameters)  # one row per hash function
+        shingles = np.unique(shingles).reshape((1, -1))  # the minimum over a set ignores repeats
+        buffers = getattr(self, "_buffers", None)  # reused: fresh pages for every document cost more than the maths
+        if buffers is None or buffers.shape[1] < a.shape[0] * self.SIGNATURE_COLUMNS:
+            self._buffers = buffers = np.empty((2, a.shape[0] * self.SIGNATURE_COLUMNS), dtype=np.uint64)
+        minimum = np.full(a.shape[0], np.iinfo(np.uint64).max, dtype=np.uint64)
+        for start in range(0, shingles.shape[1], self.SIGNATURE_COLUMNS):
+            block = shingles[:, start : start + self.SIGNATURE_COLUMNS]
+            x, top = (buffer[: a.shape[0] * block.shape[1]].reshape((a.shape[0], -1)) for buffer in buffers)
+            np.multiply(a, block, out=x)  # uint64, wrapping like datatrove's
+            x += b
+            # x % (2**61 - 1), as 2**61 = 1 modulo the prime: the low 61 bits plus the high 3, at most the
+            # prime + 7; only those at least the prime (about 8 in 2**61) need the prime taken off once more
+            np.right_shift(x, _SHIFT, out=top)
+            x &= _mersenne_prime
+            x += top
+            if x.max() >= _mersenne_prime:
+                np.subtract(x, _mersenne_prime, out=top)  # below the prime, this wraps around above x
+                np.minimum(x, top, out=x)
             if self.config.hash_config.precision == 32:
-                phv &= np.uint64(self.config.hash_config.max)
-            block = phv.min(axis=0)
-            minimum = block if minimum is None else np.minimum(minimum, block, out=minimum)
+                x &= np.uint64(self.config.hash_config.max)
+            np.minimum(minimum, x.min(axis=1), out=minimum)
         return minimum.astype(self.config.hash_config.np_dtype).reshape((self.config.num_buckets, -1)).tolist()
 
 
