@@ -2,7 +2,9 @@
 
 The reference is what transformers' `run_clm.py` example does: `map(tokenizer(texts), batched=True)`, then
 a second `map` that concatenates each batch and cuts it into blocks. Both write Arrow files to a fresh cache
-and use the same worker count. The fixed corpus is the documentation installed with this Python
+and use the same worker count. The third row is `hfscratch tokenize --executor local`: the datatrove stages
+(tokenize with as many tasks as workers, then merge) from a JSON-lines copy of the corpus to token shards,
+executor start-up included. The fixed corpus is the documentation installed with this Python
 environment (every distribution's description and the standard library's `pydoc_data.topics`), repeated
 `--copies` times; nothing is downloaded.
 
@@ -30,6 +32,7 @@ import datasets  # noqa: E402
 from datasets import Dataset  # noqa: E402
 
 from hfscratch.tokenization.arguments import TokenizeArguments  # noqa: E402
+from hfscratch.tokenization.pipeline import run_tokenize  # noqa: E402
 from hfscratch.tokenization.packing import pack, tokenize_documents  # noqa: E402
 from hfscratch.tokenization.tokenizer import encoding_backend, train_tokenizer  # noqa: E402
 
@@ -63,6 +66,21 @@ def ours(corpus: Dataset, tokenizer, block_size: int, num_proc: int, cache_dir: 
     tokenized = tokenize_documents(corpus, encoding_backend(tokenizer), tokenizer.eos_token_id, 0.0, num_proc)
     blocks = pack(tokenized, block_size, tokenizer.pad_token_id, cache_dir)
     return len(blocks) * block_size
+
+
+def shards(corpus_file: str, tokenizer_dir: str, block_size: int, num_proc: int, cache_dir: str) -> int:
+    """The datatrove stages, with the same tokenizer, writing token shards to `cache_dir`."""
+    args = TokenizeArguments(
+        corpus=corpus_file,
+        out=f"{cache_dir}/shards",
+        tokenizer=tokenizer_dir,
+        block_size=block_size,
+        validation_fraction=0.0,
+        executor="local",
+        tasks=num_proc,
+        num_proc=num_proc,
+    )
+    return run_tokenize(args).train["blocks"] * block_size
 
 
 @dataclass
@@ -110,18 +128,36 @@ def main() -> None:
     print(f"corpus: {len(corpus):,} documents, {characters / 1e6:.1f}M characters; BPE of {len(tokenizer):,} tokens")
     print(f"workers: {options.num_proc}; block size {options.block_size}; best of {options.repeats} alternated runs")
 
-    runs: dict[str, list[Timing]] = {"reference": [], "ours": []}
-    for _ in range(options.repeats):  # alternated, so both see the same load from other processes
+    corpus.to_json(f"{corpus_dir.name}/corpus.jsonl")  # the token shards' input: a JSON-lines corpus
+    tokenizer.save_pretrained(f"{corpus_dir.name}/tokenizer")
+    runs: dict[str, list[Timing]] = {"reference": [], "ours": [], "shards": []}
+    for _ in range(options.repeats):  # alternated, so all see the same load from other processes
         runs["reference"].append(measure(lambda _: reference(corpus, tokenizer, options.block_size, options.num_proc)))
         runs["ours"].append(measure(lambda cache: ours(corpus, tokenizer, options.block_size, options.num_proc, cache)))
+        runs["shards"].append(
+            measure(
+                lambda cache: shards(
+                    f"{corpus_dir.name}/corpus.jsonl",
+                    f"{corpus_dir.name}/tokenizer",
+                    options.block_size,
+                    options.num_proc,
+                    cache,
+                )
+            )
+        )
     best = {name: max(timings, key=lambda t: t.rate) for name, timings in runs.items()}
-    labels = {"reference": "reference (datasets.map + group_texts)", "ours": "hfscratch tokenize + pack"}
+    labels = {
+        "reference": "reference (datasets.map + group_texts)",
+        "ours": "hfscratch tokenize + pack (datasets)",
+        "shards": "hfscratch tokenize --executor local",
+    }
     for name, timing in best.items():
         print(
             f"{labels[name]:<40} {timing.rate / 1e6:.2f}M tokens/s, {timing.tokens / timing.cpu_s / 1e6:.2f}M tokens "
             f"per CPU-second ({timing.tokens:,} tokens in blocks, {timing.wall_s:.1f} s)"
         )
-    print(f"ratio: {best['ours'].rate / best['reference'].rate:.2f}x the reference's tokens/s")
+    for name in ("ours", "shards"):
+        print(f"ratio, {labels[name]}: {best[name].rate / best['reference'].rate:.2f}x the reference's tokens/s")
     print(f"load average during the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

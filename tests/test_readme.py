@@ -46,7 +46,7 @@ NOT_HERE: dict[str, str] = {
     r"^(python3 -m venv|pip install)": "installs the kit: CI itself runs these lines",
     r"^pytest": "the test suite itself",
     r"^hfscratch <step>": "the command's grammar, not a command",
-    r"--executor slurm": "needs a Slurm cluster (the job scripts are tested in tests/curation)",
+    r"--executor slurm": "needs a Slurm cluster (the job scripts are tested in tests/curation and tests/tokenization)",
     r"^sbatch ": "needs a Slurm cluster",
     r"^accelerate launch": "needs the GPUs the launcher config names (2-process CPU runs are tested in tests/training)",
     r"^(vllm serve|python -m sglang)": "needs a CUDA GPU and vLLM or SGLang (benchmarks/gpu_serve_check.py runs it)",

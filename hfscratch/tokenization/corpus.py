@@ -26,6 +26,7 @@ from datasets import Dataset, Features, Value
 from hfscratch.core.artifacts import ArtifactError
 from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.artifacts import CurationStats
+from hfscratch.tokenization.documents import file_tag
 
 FORMATS = {  # format -> file name patterns; one corpus holds files of one format
     "jsonl": ("*.jsonl", "*.jsonl.gz", "*.json.gz"),
@@ -67,11 +68,6 @@ def file_format(path: Path) -> str:
         if any(path.match(pattern) for pattern in patterns):
             return fmt
     raise RecipeError(f"key 'corpus': {path} is not a .txt, .jsonl(.gz) or .parquet file")
-
-
-def file_tag(path: Path) -> str:
-    """The source tag of a file without tags: its name without suffixes (`web.jsonl.gz` -> `web`)."""
-    return path.name.split(".")[0]
 
 
 class UnreadableRecord(ValueError):

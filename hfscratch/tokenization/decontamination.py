@@ -20,11 +20,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasets import Dataset, Features, List, Value, load_dataset
 
 from hfscratch.core.recipes import RecipeError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 WORD = re.compile(r"\w+")
 HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd, so the rolling hash mod 2**64 keeps every word's bits
@@ -192,6 +195,8 @@ def load_benchmark_items(names: Sequence[str], benchmarks_dir: str | None) -> di
     for name in names:
         source = BENCHMARKS[name]
         location = str(Path(benchmarks_dir) / source.path) if benchmarks_dir else source.path
+        from datasets import load_dataset
+
         try:
             dataset = load_dataset(location, source.config, split=source.split)
         except (OSError, ValueError) as exc:
@@ -205,12 +210,6 @@ def build_benchmark_index(
     names: Sequence[str], benchmarks_dir: str | None, ngram_size: int = 13, min_item_words: int = 8
 ) -> NgramIndex:
     return NgramIndex.build(load_benchmark_items(names, benchmarks_dir), ngram_size, min_item_words)
-
-
-# The column `flag_documents` adds. Declared, not inferred: a batch without matches would infer a null type.
-CONTAMINATION_FEATURE = List(
-    {"benchmark": Value("string"), "ngram_hits": Value("int64"), "items": List(Value("int32"))}
-)
 
 
 def flag_batch(batch: dict[str, list], index: NgramIndex) -> dict[str, list]:
@@ -228,12 +227,16 @@ def flag_documents(
 ) -> tuple[Dataset, ContaminationReport]:
     """`scan` for a `Dataset` with `id` and `text` columns, in parallel: the dataset with a `contamination`
     column (empty lists for clean documents), and the report."""
+    from datasets import Features, List, Value
+
+    # The column this adds. Declared, not inferred: a batch without matches would infer a null type.
+    contamination = List({"benchmark": Value("string"), "ngram_hits": Value("int64"), "items": List(Value("int32"))})
     flagged = documents.map(
         flag_batch,
         batched=True,
         batch_size=batch_size,
         num_proc=num_proc,
-        features=Features({**documents.features, "contamination": CONTAMINATION_FEATURE}),
+        features=Features({**documents.features, "contamination": contamination}),
         fn_kwargs={"index": index},
         desc="decontaminate",
     )

@@ -9,7 +9,6 @@ labels, so those positions cost no loss) or dropped, and counted either way.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterator
 
@@ -19,16 +18,11 @@ import pyarrow.compute as pc
 from datasets import Dataset, Features, List, Value
 from tokenizers import Tokenizer
 
-SPLIT_SALT = b"hfscratch-split-v1"  # changing it reshuffles every corpus's split; keep it fixed
+from hfscratch.tokenization.documents import is_validation
+
 BLOCK_FEATURES = Features({"input_ids": List(Value("int32"))})
 READ_BATCH = 4096  # documents per Arrow batch read while packing
 MAP_BATCH = 1000  # documents per batch of a Dataset.map
-
-
-def is_validation(document_id: str, validation_fraction: float) -> bool:
-    """Stable across runs, machines and Python processes (unlike `hash()`): a function of the id alone."""
-    digest = hashlib.blake2b(document_id.encode("utf-8"), digest_size=8, key=SPLIT_SALT).digest()
-    return int.from_bytes(digest, "big") / 2**64 < validation_fraction
 
 
 def tokenize_batch(batch: pa.Table, backend: Tokenizer, eos_token_id: int, validation_fraction: float) -> pa.Table:

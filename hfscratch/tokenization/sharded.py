@@ -27,10 +27,9 @@ from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.executors import chain_executors
 from hfscratch.tokenization.arguments import TokenizeArguments
 from hfscratch.tokenization.artifacts import TokenizeStats, finished_or_none, output_settings
-from hfscratch.tokenization.corpus import corpus_files
 from hfscratch.tokenization.decontamination import NgramIndex, build_benchmark_index
+from hfscratch.tokenization.documents import is_validation
 from hfscratch.tokenization.mixture import token_shares
-from hfscratch.tokenization.packing import is_validation
 from hfscratch.tokenization.stages import (
     PARTS_DIR,
     SPLITS,
@@ -42,7 +41,6 @@ from hfscratch.tokenization.stages import (
     tokenize_stages,
 )
 from hfscratch.tokenization.stats import plot_document_lengths
-from hfscratch.tokenization.tokenizer import load_tokenizer, read_chat_template, train_tokenizer
 
 SETTINGS_FILE = ".settings.json"
 SAMPLE_PARTS = 16  # a capped tokenizer sample is drawn from this many byte ranges spread over the corpus
@@ -51,7 +49,10 @@ TRAINING_BATCH = 1000
 
 def run_sharded_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
     """Run both stages here (local) and return the stats, or submit them (slurm) and return None."""
+    # Here, not at the top: the merge task imports this module for `write_stats`, and transformers costs seconds.
     from hfscratch.curation.progress import StageProgress, console, console_log_to
+    from hfscratch.tokenization.corpus import corpus_files
+    from hfscratch.tokenization.tokenizer import load_tokenizer, read_chat_template, train_tokenizer
 
     finished = finished_or_none(args)
     if finished is not None:

@@ -37,10 +37,8 @@ from tokenizers import Tokenizer
 
 from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.executors import Stage
-from hfscratch.tokenization.corpus import file_tag
 from hfscratch.tokenization.decontamination import ContaminationReport, Match, NgramIndex
-from hfscratch.tokenization.packing import is_validation
-from hfscratch.tokenization.tokenizer import as_plain_text
+from hfscratch.tokenization.documents import as_plain_text, file_tag, is_validation
 
 SPLITS = ("train", "validation")
 TOKENS_DIR = "tokens"  # tokens/<split>/<source>/NNN_<source>.ds: what training reads

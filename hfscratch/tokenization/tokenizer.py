@@ -16,6 +16,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from hfscratch.core.recipes import RecipeError
 from hfscratch.tokenization.arguments import TokenizeArguments
+from hfscratch.tokenization.documents import as_plain_text
 
 
 def train_tokenizer(texts: Iterable[list[str]], args: TokenizeArguments) -> PreTrainedTokenizerFast:
@@ -73,17 +74,5 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerFast:
 
 
 def encoding_backend(tokenizer: PreTrainedTokenizerFast) -> Tokenizer:
-    """A copy of the Rust tokenizer that reads special-token strings in documents as plain text.
-
-    A document that contains "<|end_of_text|>" must not end there: the markers that packing inserts would
-    otherwise be forged by the data.
-    """
+    """A copy of the Rust tokenizer that reads special-token strings in documents as plain text (documents.py)."""
     return as_plain_text(Tokenizer.from_str(tokenizer.backend_tokenizer.to_str()))
-
-
-def as_plain_text(backend: Tokenizer) -> Tokenizer:
-    """`backend` set to read special-token strings as text, with no truncation or padding (encoding_backend)."""
-    backend.encode_special_tokens = True
-    backend.no_truncation()
-    backend.no_padding()
-    return backend
