@@ -113,14 +113,15 @@ class WordNgrams:
 
     `top_chars(n)` is `find_top_duplicate(get_n_grams(words, n))`: n-grams joined by spaces, which for words
     without whitespace are equal exactly when their word sequences are, so each n-gram is an exact integer key
-    (word ids, then ranks of (n-1)-grams combined with the next word id). Counter's tie rule is kept: of the
+    (where its (n-1)-gram first occurs, combined with its last word's id). Counter's tie rule is kept: of the
     most frequent n-grams, the one that occurs first.
 
     `repeated_chars(n)` is `find_all_duplicate(words, n)`: n-grams joined without separator (so different
     splits of the same characters are the same n-gram, as in datatrove), each a substring of the words'
     concatenation. Every such substring gets a hash from prefix sums; a position whose hash no other position
-    has cannot hold a repeat, so datatrove's greedy scan (a repeat skips the next n-1 positions) only visits
-    the others and compares the real strings there: hash collisions cost time, never a different count.
+    has (most positions: one pass of bucket counts finds them before any sort) cannot hold a repeat, so
+    datatrove's greedy scan (a repeat skips the next n-1 positions) only visits the others and compares the
+    real strings there: hash collisions cost time, never a different count.
     """
 
     def __init__(self, words: list[str]) -> None:
@@ -130,29 +131,43 @@ class WordNgrams:
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=self.n_words)
         self.offsets = np.zeros(self.n_words + 1, dtype=np.int64)
         np.cumsum(lengths, out=self.offsets[1:])
-        self._ranks = {1: self.ids}  # n -> each position's n-gram as a rank below n_words
+        self._first = {1: self.ids}  # n -> each position's n-gram, as the position where that n-gram first occurs
         self._words = words
         self._prefix: np.ndarray | None = None
+
+    @staticmethod
+    def _maybe_shared(hashes: np.ndarray) -> np.ndarray:
+        """Positions whose hash may occur elsewhere, ascending: a superset found by counting hashes into
+        buckets (their top bits, about 4 buckets a position), which takes one pass instead of a sort."""
+        bits = max(8, hashes.size.bit_length() + 2)
+        buckets = (hashes >> np.uint64(64 - bits)).astype(np.intp)
+        return np.flatnonzero(np.bincount(buckets, minlength=1 << bits)[buckets] > 1)
 
     def top_chars(self, n: int) -> int | None:
         """Characters of the most frequent space-joined n-gram times its count; None with no n-gram."""
         if self.n_words < n:
             return None
-        keys = self._ranks[n - 1][:-1] * self.n_words + self.ids[n - 1 :] if n > 1 else self.ids
-        # np.unique(keys, return_index, return_inverse, return_counts), spelled out: fewer passes
-        order = np.argsort(keys, kind="stable")  # stable: a group's first entry is its first occurrence
-        ordered = keys[order]
-        starts_group = np.empty(ordered.size, dtype=bool)
-        starts_group[0] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
-        starts = np.flatnonzero(starts_group)
-        counts = np.diff(starts, append=ordered.size)
-        ranks = np.empty(ordered.size, dtype=np.int64)
-        ranks[order] = np.cumsum(starts_group) - 1
-        self._ranks[n] = ranks
-        top = counts.max()
-        position = int(order[starts[counts == top]].min())
-        return (int(self.offsets[position + n] - self.offsets[position]) + n - 1) * int(top)
+        keys = self._first[n - 1][:-1] * self.n_words + self.ids[n - 1 :] if n > 1 else self.ids
+        first = np.arange(keys.size, dtype=np.int64)  # an n-gram met once first occurs where it is
+        top, position = 1, 0  # all n-grams distinct: Counter's first, the first n-gram
+        maybe = self._maybe_shared(keys.astype(np.uint64) * np.uint64(_HASH_BASE))  # odd multiplier: mixes bits
+        if maybe.size:
+            # the n-grams there grouped exactly (stable: a group's first entry is its first occurrence)
+            candidates = keys[maybe]
+            order = np.argsort(candidates, kind="stable")
+            ordered = candidates[order]
+            starts_group = np.empty(ordered.size, dtype=bool)
+            starts_group[0] = True
+            np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
+            starts = np.flatnonzero(starts_group)
+            counts = np.diff(starts, append=ordered.size)
+            group_first = maybe[order[starts]]
+            first[maybe[order]] = np.repeat(group_first, counts)
+            if counts.max() > 1:
+                top = int(counts.max())
+                position = int(group_first[counts == top].min())
+        self._first[n] = first
+        return (int(self.offsets[position + n] - self.offsets[position]) + n - 1) * top
 
     def _hashes(self, n: int) -> np.ndarray:
         if self._prefix is None:
@@ -173,6 +188,10 @@ class WordNgrams:
         if self.n_words < n:
             return 0
         hashes = self._hashes(n)
+        maybe = self._maybe_shared(hashes)
+        if not maybe.size:
+            return 0
+        hashes = hashes[maybe]
         order = np.argsort(hashes)
         ordered = hashes[order]
         equal_next = ordered[1:] == ordered[:-1]
@@ -183,7 +202,7 @@ class WordNgrams:
         shared_sorted[:-1] |= equal_next
         shared = np.empty(ordered.size, dtype=bool)
         shared[order] = shared_sorted
-        candidates = np.flatnonzero(shared)  # positions whose hash another position has, in order
+        candidates = maybe[shared]  # positions whose hash another position has, in order
         if text_length is not None and fraction is not None:
             # counted repeats never overlap and all start at candidates: the union of the candidates' spans
             # bounds the count (starts and ends are both sorted, so the union is one vectorised pass)

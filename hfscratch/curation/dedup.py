@@ -56,11 +56,11 @@ def bands_for(threshold: float, rows: int, recall: float = 0.99) -> int:
 # Profiled on the default corpus (benchmarks/curation_throughput.py), datatrove's stage 1 spent about 45% of
 # its time in `simplify_text`'s last step, a Python generator over every character that drops combining
 # marks; the rest went to `str.translate` by dict, the regex word tokenizer, a Python loop that joins and
-# hashes each shingle through a wrapper function, and the signature over every shingle occurrence. The same
+# hashes each shingle through a wrapper function, and the signature, one temporary array after another. The same
 # results, faster: ASCII text has no marks to drop (NFD leaves it alone), other text drops the marks among
 # its distinct characters, one `str.replace` each; punctuation goes by table lookups; a text without symbols
 # has its whitespace-separated runs as words; shingles are joined and hashed by C-level `map`s straight
-# into numpy; the signature, a minimum over shingles, is taken over the distinct ones, in blocks, with the
+# into numpy; the signature is taken in blocks of hash functions x shingles, in place, with the
 # Mersenne-prime remainder by shifts. tests/curation/test_fast_minhash.py compares every step with datatrove's.
 
 
@@ -143,7 +143,7 @@ class FastMinhashSignature(MinhashDedupSignature):
 
     def get_signature(self, shingles: np.ndarray) -> list[list[int]]:
         a, b = (p.reshape((-1, 1)) for p in self.parameters)  # one row per hash function
-        shingles = np.unique(shingles).reshape((1, -1))  # the minimum over a set ignores repeats
+        shingles = shingles.reshape((1, -1))  # (dropping repeats first costs more than it saves)
         buffers = getattr(self, "_buffers", None)  # reused: fresh pages for every document cost more than the maths
         if buffers is None or buffers.shape[1] < a.shape[0] * self.SIGNATURE_COLUMNS:
             self._buffers = buffers = np.empty((2, a.shape[0] * self.SIGNATURE_COLUMNS), dtype=np.uint64)
