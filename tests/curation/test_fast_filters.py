@@ -228,3 +228,14 @@ def test_ngram_counts_match_datatrove_functions(seed):
         assert bounded == exact or (exact <= bounded and bounded / 1000 <= 0.2), n
     lines = ["".join(rng.choices(vocabulary, k=rng.randint(0, 3))) for _ in range(rng.randint(0, 50))]
     assert count_duplicates(lines) == find_duplicates(lines)
+
+
+def test_spacy_words_decide_like_datatrove():
+    """With another word tokenizer (spaCy's, the recipe's `word_tokenizer: spacy`) the filters whose fast
+    path needs RegexWordTokenizer's words run datatrove's own code; the others stay exact with any words."""
+    texts = tuple(t for t in documents() if len(t) < 2000)[:20] + tuple(planted_bad_documents())
+    texts = tuple(t for t in texts if "\ud800" not in t)  # spaCy cannot encode a lone surrogate
+    for name, (old_class, new_class) in PAIRS.items():
+        old = run_filter(old_class(language="en", **RECIPE_OPTIONS.get(name, {})), texts)
+        new = run_filter(new_class(language="en", **RECIPE_OPTIONS.get(name, {})), texts)
+        assert old == new, name
