@@ -4,7 +4,9 @@
 
 For each size (MB of corpus JSON lines, built by build_debian_corpus.py as nested prefixes of one corpus):
 `hfscratch curate` with the shipped `debian-docs` recipe (its paths pointed at that corpus), then
-`hfscratch tokenize` of the curated documents, each run as `nice -n 19` subprocesses (the machine is shared).
+`hfscratch tokenize` of the curated documents, both ways (`Dataset.map` to Arrow blocks, and the datatrove stages
+to token shards with as many tasks as the recipe's workers), each run as `nice -n 19` subprocesses (the machine
+is shared).
 Printed per size: MB/s per core of every curation stage (the MB entering it: the corpus's bytes for the first
 stage, documents' text for the others) and of the filter stage's steps (from datatrove's per-step times),
 end-to-end MB/s per core, tokenize tokens/s, and the peak resident memory of each run (summed over the
@@ -171,15 +173,17 @@ def measure(size_mb: float, work: Path, workers: int) -> dict:
     cores = min(workers, os.cpu_count() or 1)
     result["curate"]["mb_s_per_core"] = manifest["mb"] / (result["curate"]["wall_s"] * cores)
     result["curate"]["mb_per_cpu_s"] = manifest["mb"] / result["curate"]["cpu_s"]
-    tokenize = [sys.executable, "-m", "hfscratch.cli", "tokenize", "--corpus", str(curated), "--out", str(tokenized)]
-    tokenize += ["--num_proc", str(workers)]
-    result["tokenize"] = run_measured(tokenize, work / f"tokenize-{size_mb:g}mb.log")
     from hfscratch.tokenization.artifacts import TokenizeStats
 
-    tokens = TokenizeStats.read(tokenized)
-    total = tokens.train["tokens"] + tokens.validation["tokens"]
-    t = result["tokenize"]
-    t |= {"tokens": total, "tokens_per_s": total / t["wall_s"], "tokens_per_cpu_s": total / t["cpu_s"]}
+    for key, executor in (("tokenize", "datasets"), ("tokenize_shards", "local")):  # Arrow blocks; token shards
+        out = tokenized if executor == "datasets" else Path(f"{tokenized}-shards")
+        tokenize = [sys.executable, "-m", "hfscratch.cli", "tokenize", "--corpus", str(curated), "--out", str(out)]
+        tokenize += ["--num_proc", str(workers), "--executor", executor, "--tasks", str(workers)]
+        result[key] = run_measured(tokenize, work / f"{out.name}.log")
+        tokens = TokenizeStats.read(out)
+        total = tokens.train["tokens"] + tokens.validation["tokens"]
+        t = result[key]
+        t |= {"tokens": total, "tokens_per_s": total / t["wall_s"], "tokens_per_cpu_s": total / t["cpu_s"]}
     result["load_after"] = load()
     return result
 
@@ -190,16 +194,20 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
 
 def print_tables(results: list[dict]) -> None:
     header = ["corpus MB", "docs", "curated MB", "curate s", "end-to-end MB/s/core", "MB per CPU-s"]
-    header += ["curate peak RSS MB (tree / largest)", "tokenize s", "tokens", "tokens/s", "tokens per CPU-s"]
-    header += ["tokenize peak RSS MB (tree / largest)", "load before / after"]
+    header += ["curate peak RSS MB (tree / largest)"]
+    for path in ("datasets", "token shards"):
+        header += [f"tokenize ({path}) s", "tokens/s", "tokens per CPU-s", "peak RSS MB (tree / largest)"]
+    header += ["tokens", "load before / after"]
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for r in results:
-        c, t = r["curate"], r["tokenize"]
+        c = r["curate"]
         cells = [f"{r['corpus_mb']:.0f}", f"{r['corpus_documents']:,}", f"{r['curated_mb']:.1f}", f"{c['wall_s']:.0f}"]
         cells += [f"{c['mb_s_per_core']:.3f}", f"{c['mb_per_cpu_s']:.3f}"]
-        cells += [f"{c['peak_tree_mb']:,.0f} / {c['peak_process_mb']:,.0f}", f"{t['wall_s']:.0f}", f"{t['tokens']:,}"]
-        cells += [f"{t['tokens_per_s']:,.0f}", f"{t['tokens_per_cpu_s']:,.0f}"]
-        cells += [f"{t['peak_tree_mb']:,.0f} / {t['peak_process_mb']:,.0f}", f"{r['load_before']} / {r['load_after']}"]
+        cells += [f"{c['peak_tree_mb']:,.0f} / {c['peak_process_mb']:,.0f}"]
+        for t in (r["tokenize"], r["tokenize_shards"]):
+            cells += [f"{t['wall_s']:.0f}", f"{t['tokens_per_s']:,.0f}", f"{t['tokens_per_cpu_s']:,.0f}"]
+            cells += [f"{t['peak_tree_mb']:,.0f} / {t['peak_process_mb']:,.0f}"]
+        cells += [f"{r['tokenize']['tokens']:,}", f"{r['load_before']} / {r['load_after']}"]
         print("| " + " | ".join(cells) + " |")
     stages = [row["stage"] for row in results[0]["stages"]]
     print("\nMB/s per core by stage (MB in: corpus bytes for filter, documents' text after; tasks; wall s)\n")

@@ -196,7 +196,7 @@ def write_stats(args: TokenizeArguments, index: NgramIndex | None) -> None:
         corpus=args.corpus,
         tokenizer={
             "path": str(out / "tokenizer"),
-            "type": args.tokenizer_type if args.tokenizer is None else "given",
+            "type": args.tokenizer_type,
             "vocab_size": vocab_size,
         },
         documents=len(lengths),

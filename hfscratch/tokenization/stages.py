@@ -58,7 +58,7 @@ def corpus_adapter(reader: Any, data: dict, path: str, id_in_file: int | str) ->
     }
 
 
-def corpus_readers(fmt: str, files: list[Path], limit: int = -1) -> list[PipelineStep]:
+def corpus_readers(fmt: str, files: list[Path]) -> list[PipelineStep]:
     """One datatrove reader per file (readers chain), each file split between the tasks by bytes (JSON
     lines) or row groups (Parquet), as curation reads a source (curation/sources.py)."""
     from hfscratch.curation.sources import SafeJsonlReader, SafeParquetReader
@@ -69,7 +69,7 @@ def corpus_readers(fmt: str, files: list[Path], limit: int = -1) -> list[Pipelin
             "use executor: datasets for .txt corpora"
         )
     reader = SafeJsonlReader if fmt == "jsonl" else SafeParquetReader
-    return [reader(str(f.parent), glob_pattern=f.name, adapter=corpus_adapter, limit=limit) for f in files]
+    return [reader(str(f.parent), glob_pattern=f.name, adapter=corpus_adapter) for f in files]
 
 
 def check_tag(source: str) -> str:

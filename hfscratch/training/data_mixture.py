@@ -36,15 +36,16 @@ def source_blocks(folder: Path, block_size: int, vocab_size: int) -> DatatroveFo
     )
 
 
-def blend_order(counts: dict[str, int]) -> list[tuple[str, int]]:
+def blend_order(counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """The k-th block of source s is due at time (k + 0.5) / count_s: sorting those times interleaves the
-    sources so that after any number of blocks each has within one block of its share. Returns (source, k)."""
-    times = np.concatenate([(np.arange(n) + 0.5) / n for n in counts.values()]) if counts else np.empty(0)
-    tags = np.concatenate([np.full(n, i) for i, n in enumerate(counts.values())]) if counts else np.empty(0)
-    ranks = np.concatenate([np.arange(n) for n in counts.values()]) if counts else np.empty(0)
-    order = np.lexsort((tags, times))  # ties by source, in a fixed order
-    names = list(counts)
-    return [(names[int(tags[i])], int(ranks[i])) for i in order]
+    sources so that after any number of blocks each has within one block of its share. Returns, per position
+    of the run, the source's position in `counts` and k (arrays: a run may have billions of tokens)."""
+    sizes = list(counts.values())
+    times = np.concatenate([(np.arange(n) + 0.5) / n for n in sizes] or [np.empty(0)])
+    sources = np.concatenate([np.full(n, i, dtype=np.int32) for i, n in enumerate(sizes)] or [np.empty(0, np.int32)])
+    ranks = np.concatenate([np.arange(n, dtype=np.int64) for n in sizes] or [np.empty(0, np.int64)])
+    order = np.lexsort((sources, times))  # ties by source, in a fixed order
+    return sources[order], ranks[order]
 
 
 def block_counts(weights: dict[str, float], total: int) -> dict[str, int]:
@@ -64,16 +65,17 @@ class MixtureDataset(torch.utils.data.Dataset):
         self.sources = sources
         self.weights = weights
         self.counts = block_counts(weights, total if total is not None else sum(len(d) for d in sources.values()))
-        self.order = blend_order(self.counts)
+        self.tags = list(self.counts)  # the sources that get blocks, in the order of `source_of`
+        self.source_of, self.rank = blend_order(self.counts)
         self.seeds = {tag: [seed, i] for i, tag in enumerate(sorted(sources))}  # stable across processes
         self.permutations: dict[tuple[str, int], np.ndarray] = {}
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self.source_of)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        tag, k = self.order[index]
-        cycle, position = divmod(k, len(self.sources[tag]))
+        tag = self.tags[self.source_of[index]]
+        cycle, position = divmod(int(self.rank[index]), len(self.sources[tag]))
         return {"input_ids": self.sources[tag][int(self.permutation(tag, cycle)[position])]["input_ids"]}
 
     def permutation(self, tag: str, cycle: int) -> np.ndarray:
@@ -86,8 +88,9 @@ class MixtureDataset(torch.utils.data.Dataset):
 
     def shares(self, first: int | None = None) -> dict[str, float]:
         """Each source's share of the first `first` blocks (all of them by default)."""
-        taken = self.order[: first or len(self.order)]
-        return {tag: sum(1 for t, _ in taken if t == tag) / max(len(taken), 1) for tag in self.sources}
+        taken = np.bincount(self.source_of[: first or len(self)], minlength=len(self.tags))
+        blocks = dict(zip(self.tags, taken.tolist()))
+        return {tag: blocks.get(tag, 0) / max(int(taken.sum()), 1) for tag in self.sources}
 
 
 def load_token_shards(

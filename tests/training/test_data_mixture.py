@@ -49,7 +49,8 @@ def token_shards(tmp_path_factory) -> Path:
 def test_block_counts_add_up_and_every_prefix_holds_the_shares():
     counts = block_counts({"a": 0.7, "b": 0.2, "c": 0.1}, 1003)
     assert sum(counts.values()) == 1003 and counts == {"a": 702, "b": 201, "c": 100}
-    order = [tag for tag, _ in blend_order(counts)]
+    sources, _ = blend_order(counts)
+    order = [list(counts)[i] for i in sources]
     for n in range(10, 1004):
         prefix = order[:n]
         for tag, weight in (("a", 0.7), ("b", 0.2), ("c", 0.1)):
@@ -72,7 +73,8 @@ def test_each_block_is_a_block_of_its_own_source_and_repeats_come_last(token_sha
     mixture = load_token_shards(token_shards, 64, 300, {"web": 0.2, "books": 0.8}, seed=3)["train"]
     books = source_blocks(token_shards / "tokens" / "train" / "books", 64, 300)
     own = {tuple(books[i]["input_ids"].tolist()) for i in range(len(books))}
-    drawn = [tuple(mixture[i]["input_ids"].tolist()) for i, (tag, _) in enumerate(mixture.order) if tag == "books"]
+    books_at = [i for i in range(len(mixture)) if mixture.tags[mixture.source_of[i]] == "books"]
+    drawn = [tuple(mixture[i]["input_ids"].tolist()) for i in books_at]
     assert len(drawn) > len(books)  # oversampled: more than one pass over the source
     assert set(drawn) == own and len(set(drawn[: len(books)])) == len(books)  # every block once before repeats
     assert all(len(block) == 64 for block in drawn)
