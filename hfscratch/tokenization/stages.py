@@ -42,6 +42,7 @@ from hfscratch.tokenization.documents import as_plain_text, file_tag, is_validat
 
 SPLITS = ("train", "validation")
 TOKENS_DIR = "tokens"  # tokens/<split>/<source>/NNN_<source>.ds: what training reads
+TOKENIZER_FILE = "tokenizer/tokenizer.json"  # in the output folder
 PARTS_DIR = ".parts"  # per-task files of the tokenize stage, merged and removed by the merge stage
 SAFE_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a source tag names a folder
 
@@ -155,7 +156,10 @@ class SplitSourceTokenizer(PipelineStepWithTokenizer):
                             self.output_folder,
                             f"{split}/{key[1]}/{rank:05d}_unshuffled.ds",
                             token_size=self.token_size,
-                            tokenizer_name_or_path=self.tokenizer_name_or_path,
+                            # The merger reads the token size from this metadata (else it assumes 2 bytes); the
+                            # name is relative, so the files do not depend on where the output folder is.
+                            tokenizer_name_or_path=TOKENIZER_FILE,
+                            save_final_metadata=True,
                         )
                     files[key].write_bytes(np.array([*encoding.ids, eos], dtype=dtype).tobytes())
                     prefix = f"{split}/{key[1]}"

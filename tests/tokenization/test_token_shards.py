@@ -220,3 +220,25 @@ def test_slurm_executor_writes_the_tokenize_job_scripts_it_submits(tmp_path):
         assert (tmp_path / "run" / "logs" / stage / "executor.pik").is_file()
     assert (tmp_path / "run" / "tokenizer" / "tokenizer.json").is_file()  # trained before submitting
     assert not (tmp_path / "run" / "stats.json").exists()
+
+
+def test_a_vocabulary_beyond_uint16_is_stored_in_four_bytes_end_to_end(tmp_path):
+    """datatrove stores tokens in 4 bytes past 65,536 ids: the merge and the training reader must know it."""
+    from hfscratch.training.data_mixture import source_blocks
+
+    corpus = write_jsonl(tmp_path / "c.jsonl", corpus_records()[:80])
+    assert main(step_argv(corpus, tmp_path / "small")) == 0
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "small" / "tokenizer")
+    tokenizer.add_tokens([f"<extra_{i}>" for i in range(65_600)])  # ids past 2**16, never in the text
+    tokenizer.save_pretrained(tmp_path / "big")
+    argv = step_argv(corpus, tmp_path / "shards", executor="local", tasks=2, num_proc=2, tokenizer=tmp_path / "big")
+    assert main(argv) == 0
+    assert main(step_argv(corpus, tmp_path / "arrow", tokenizer=tmp_path / "big")) == 0
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    expected = Counter(arrow_documents(tmp_path / "arrow", "train", eos, pad))
+    folder = tmp_path / "shards" / "tokens" / "train" / "web"
+    tokens = np.fromfile(folder / "000_web.ds", dtype=np.uint32)
+    ends = np.fromfile(folder / "000_web.ds.index", dtype=np.uint64).astype(int)
+    assert Counter(tuple(tokens[a:b]) for a, b in zip([0, *ends[:-1]], ends)) == expected
+    blocks = source_blocks(folder, 32, len(tokenizer))
+    assert len(blocks) == len(tokens) // 32 and blocks[0]["input_ids"].tolist() == tokens[:32].tolist()
