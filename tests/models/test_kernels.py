@@ -1,9 +1,13 @@
 """Fused kernels: Liger patches the Llama-compatible layouts (a one-line error names the field for the others), the
-model's fused-loss hook replaces the logits in training, and the kernels hub finds our layers by their declared
-names. Patching needs no GPU; running Liger's Triton kernels does (benchmarks/gpu_throughput.py)."""
+model's fused-loss hook replaces the logits in training, and the kernels hub (`use_kernels`) swaps in the kernels
+mapped to our layers' declared names. Patching needs no GPU; running Liger's Triton kernels does (benchmarks/gpu_throughput.py)."""
+
+import importlib
+import importlib.metadata
 
 import pytest
 import torch
+import transformers
 from torch import nn
 
 from hfscratch.models.hfscratch.modeling_hfscratch import (
@@ -96,17 +100,79 @@ def test_mlp_class_follows_the_activation(make_model):
     assert type(make_model(mlp_type="plain").model.layers[0].mlp) is HFScratchMLP
 
 
-def test_kernels_hub_finds_the_declared_layers():
-    """With the `kernels` package, `kernelize` looks layers up by these names. Without it (or with a version
-    transformers does not accept: 5.24 wants >= 0.18.2, the registry here has 0.17.2) the decorator is a no-op,
-    which keeps the copied model code portable."""
+def kernels_hub():
+    """The `kernels` package, where transformers accepts its version; a skip naming the range otherwise."""
     from transformers.utils import is_kernels_available
+    from transformers.utils.import_utils import KERNELS_MAX_VERSION, KERNELS_MIN_VERSION
 
     if not is_kernels_available():
-        pytest.skip("no kernels package that transformers accepts")
-    assert HFScratchRMSNorm.kernel_layer_name == "RMSNorm"
-    assert HFScratchSwiGLUMLP.kernel_layer_name == "SwiGLUMLP"
+        try:
+            installed = f"kernels {importlib.metadata.version('kernels')} is installed"
+        except importlib.metadata.PackageNotFoundError:
+            installed = "kernels is not installed"
+        pytest.skip(
+            f"transformers {transformers.__version__} uses the kernels hub only with kernels >= {KERNELS_MIN_VERSION}, "
+            f"< {KERNELS_MAX_VERSION} ({installed}; the package index here has none newer than 0.17.2); without it "
+            "the hub decorators are no-ops and use_kernels=True raises"
+        )
+    return importlib.import_module("kernels")
+
+
+# Kernel layers as the hub ships them: stateless, the replaced module's forward signature, its weights read from
+# the module. These run torch's math and record their calls; a mapping to an in-process repository (anything with
+# `load()` returning the layer) needs no download, so `use_kernels` runs for real on a CPU.
+KERNEL_CALLS: list[str] = []
+
+
+class RecordingRMSNorm(nn.Module):
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        KERNEL_CALLS.append("RMSNorm")
+        variance = hidden_states.float().pow(2).mean(-1, keepdim=True)
+        return self.weight * (hidden_states * torch.rsqrt(variance + self.variance_epsilon))
+
+
+class RecordingGatedMLP(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        KERNEL_CALLS.append("GatedMLP")
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+class InProcessRepository:
+    def __init__(self, layer: type[nn.Module]):
+        self.layer = layer
+
+    def load(self) -> type[nn.Module]:
+        return self.layer
+
+
+@pytest.mark.parametrize(("hidden_act", "mlp_layer"), [("silu", "SwiGLUMLP"), ("gelu_pytorch_tanh", "GeGLUMLP")])
+def test_kernels_hub_replaces_the_declared_layers_on_cpu(make_model, input_ids, hidden_act, mlp_layer):
+    """`use_kernels` (transformers' `set_use_kernels`, as `from_pretrained(use_kernels=True)` calls it) looks our
+    layers up by their declared names and swaps in the mapped kernels' forwards: every RMSNorm (q/k norms too) and
+    every gated MLP, with the same logits. Checked on transformers 5.24 with kernels 0.17.2 relabelled 0.18.2: the
+    registry here has no version transformers accepts, so on this machine the test skips."""
+    kernels = kernels_hub()
+    assert (HFScratchRMSNorm.kernel_layer_name, HFScratchSwiGLUMLP.kernel_layer_name) == ("RMSNorm", "SwiGLUMLP")
     assert HFScratchGeGLUMLP.kernel_layer_name == "GeGLUMLP"
+    model = make_model(hidden_act=hidden_act, qk_norm=True).eval()
+    expected = model(input_ids).logits
+    mapping = {
+        "RMSNorm": {"cpu": InProcessRepository(RecordingRMSNorm)},
+        mlp_layer: {"cpu": InProcessRepository(RecordingGatedMLP)},
+    }
+    with kernels.use_kernel_mapping(mapping):
+        model.set_use_kernels(True, mode=kernels.Mode.INFERENCE)
+    assert model.use_kernels
+    kernel_forwards = (RecordingRMSNorm.forward, RecordingGatedMLP.forward)
+    replaced = {
+        name for name, module in model.named_modules() if getattr(module.forward, "__func__", None) in kernel_forwards
+    }
+    layers = [f"model.layers.{i}" for i in range(model.config.num_hidden_layers)]
+    norms = ["input_layernorm", "post_attention_layernorm", "self_attn.q_norm", "self_attn.k_norm"]
+    assert replaced == {"model.norm"} | {f"{layer}.{name}" for layer in layers for name in [*norms, "mlp"]}
+    KERNEL_CALLS.clear()
+    torch.testing.assert_close(model(input_ids).logits, expected)
+    assert KERNEL_CALLS.count("RMSNorm") == 1 + 4 * len(layers) and KERNEL_CALLS.count("GatedMLP") == len(layers)
 
 
 def test_other_model_families_are_left_to_the_trainer(liger):
