@@ -1,6 +1,7 @@
 """Fused kernels: Liger patches the Llama-compatible layouts (a one-line error names the field for the others), the
 model's fused-loss hook replaces the logits in training, and the kernels hub (`use_kernels`) swaps in the kernels
-mapped to our layers' declared names. Patching needs no GPU; running Liger's Triton kernels does (benchmarks/gpu_throughput.py)."""
+mapped to our layers' declared names. Patching needs no GPU; running Liger's Triton kernels does
+(benchmarks/gpu_throughput.py)."""
 
 import importlib
 import importlib.metadata
