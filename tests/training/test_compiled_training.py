@@ -5,8 +5,8 @@ of an eager run of the same seed, evaluation runs, and the saved model generates
 decoding step the tokens eager greedy decoding gives.
 
 The default set compiles with `torch_compile_backend: aot_eager` (dynamo and AOTAutograd's forward and backward
-graphs, as inductor gets them, without inductor's C++ code generation: about 5 s a layout); the slow set compiles
-with inductor, what `torch_compile: true` alone picks (about a minute a layout on 2 cores with a cold cache).
+graphs, as inductor gets them, without inductor's C++ code generation: about 7 s a layout); the slow set compiles
+with inductor, what `torch_compile: true` alone picks (about 40 s a layout on 2 cores with a cold cache).
 
 Found on the way (transformers 5.24): the Trainer's evaluation during and after training runs `trainer.model`, the
 uncompiled module (the compiled wrapper is `trainer.model_wrapped`); only an evaluation before any training
@@ -148,7 +148,9 @@ def test_trainer_compiles_every_position_type(tmp_path, packed_corpus, preset):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
-def test_trainer_compiles_every_position_type_with_inductor(tmp_path, packed_corpus, preset, monkeypatch):
+def test_trainer_compiles_every_position_type_with_inductor(tmp_path, packed_corpus, preset):
+    import torch._inductor.config
+
     # inductor draws dropout's masks with its own generator; torch's keeps them those of the eager run (vaswani)
-    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
-    check_compiled_run(tmp_path, packed_corpus, preset, backend=None)
+    with torch._inductor.config.patch(fallback_random=True):
+        check_compiled_run(tmp_path, packed_corpus, preset, backend=None)
