@@ -22,22 +22,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import pydoc_data.topics  # noqa: E402
 
-import datasets  # noqa: E402
-from datasets import Dataset  # noqa: E402
-
-from hfscratch.tokenization.arguments import TokenizeArguments  # noqa: E402
-from hfscratch.tokenization.pipeline import run_tokenize  # noqa: E402
-from hfscratch.tokenization.packing import pack, tokenize_documents  # noqa: E402
-from hfscratch.tokenization.tokenizer import encoding_backend, train_tokenizer  # noqa: E402
+# datasets and the kit are imported where they are used: datatrove's workers start from a forkserver that
+# imports this script first, and they should start as they do under `hfscratch tokenize`, not with its imports.
 
 
-def documentation_corpus(copies: int) -> Dataset:
+def documentation_corpus(copies: int) -> Any:
+    from datasets import Dataset
+
     descriptions = sorted(
         (dist.metadata["Name"] or "", dist.metadata.get_payload() or dist.metadata["Description"] or "")
         for dist in importlib.metadata.distributions()
@@ -49,7 +47,7 @@ def documentation_corpus(copies: int) -> Dataset:
     )
 
 
-def reference(corpus: Dataset, tokenizer, block_size: int, num_proc: int) -> int:
+def reference(corpus: Any, tokenizer, block_size: int, num_proc: int) -> int:
     """run_clm.py: tokenize, then group each batch's concatenation into blocks (dropping each batch's tail)."""
     tokenized = corpus.map(lambda b: tokenizer(b["text"]), batched=True, num_proc=num_proc, remove_columns=["text"])
 
@@ -62,7 +60,10 @@ def reference(corpus: Dataset, tokenizer, block_size: int, num_proc: int) -> int
     return len(blocks) * block_size
 
 
-def ours(corpus: Dataset, tokenizer, block_size: int, num_proc: int, cache_dir: str) -> int:
+def ours(corpus: Any, tokenizer, block_size: int, num_proc: int, cache_dir: str) -> int:
+    from hfscratch.tokenization.packing import pack, tokenize_documents
+    from hfscratch.tokenization.tokenizer import encoding_backend
+
     tokenized = tokenize_documents(corpus, encoding_backend(tokenizer), tokenizer.eos_token_id, 0.0, num_proc)
     blocks = pack(tokenized, block_size, tokenizer.pad_token_id, cache_dir)
     return len(blocks) * block_size
@@ -70,6 +71,9 @@ def ours(corpus: Dataset, tokenizer, block_size: int, num_proc: int, cache_dir: 
 
 def shards(corpus_file: str, tokenizer_dir: str, block_size: int, num_proc: int, cache_dir: str) -> int:
     """The datatrove stages, with the same tokenizer, writing token shards to `cache_dir`."""
+    from hfscratch.tokenization.arguments import TokenizeArguments
+    from hfscratch.tokenization.pipeline import run_tokenize
+
     args = TokenizeArguments(
         corpus=corpus_file,
         out=f"{cache_dir}/shards",
@@ -96,6 +100,8 @@ class Timing:
 
 def measure(run: Callable[[str], int]) -> Timing:
     """One run in a fresh cache folder (nothing reused)."""
+    import datasets
+
     with tempfile.TemporaryDirectory() as cache:
         datasets.config.HF_DATASETS_CACHE = cache
         cpu_before, start = cpu_seconds(), time.perf_counter()
@@ -116,6 +122,11 @@ def main() -> None:
     parser.add_argument("--num_proc", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=2)
     options = parser.parse_args()
+    import datasets
+
+    from hfscratch.tokenization.arguments import TokenizeArguments
+    from hfscratch.tokenization.tokenizer import train_tokenizer
+
     datasets.disable_progress_bars()
     datasets.disable_caching()  # every map recomputes; files still go to the (fresh) cache folder
 
@@ -152,9 +163,11 @@ def main() -> None:
         "shards": "hfscratch tokenize --executor local",
     }
     for name, timing in best.items():
+        # datatrove's workers are children of its forkserver, which getrusage never counts: no CPU figure for them.
+        per_cpu = "n/a" if name == "shards" else f"{timing.tokens / timing.cpu_s / 1e6:.2f}M"
         print(
-            f"{labels[name]:<40} {timing.rate / 1e6:.2f}M tokens/s, {timing.tokens / timing.cpu_s / 1e6:.2f}M tokens "
-            f"per CPU-second ({timing.tokens:,} tokens in blocks, {timing.wall_s:.1f} s)"
+            f"{labels[name]:<40} {timing.rate / 1e6:.2f}M tokens/s, {per_cpu} tokens per CPU-second "
+            f"({timing.tokens:,} tokens in blocks, {timing.wall_s:.1f} s)"
         )
     for name in ("ours", "shards"):
         print(f"ratio, {labels[name]}: {best[name].rate / best['reference'].rate:.2f}x the reference's tokens/s")
