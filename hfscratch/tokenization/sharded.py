@@ -71,6 +71,7 @@ def run_sharded_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
         if args.chat_template is not None:
             tokenizer.chat_template = read_chat_template(args.chat_template)
         tokenizer.save_pretrained(out / "tokenizer")
+    eos_token = load_tokenizer(str(out / "tokenizer")).eos_token  # a given tokenizer's own, e.g. GPT-2's
     index = None
     if args.decontaminate != "none":
         index = build_benchmark_index(args.benchmarks, args.benchmarks_dir, args.ngram_size, args.min_item_words)
@@ -80,7 +81,7 @@ def run_sharded_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
         else None
     )
     finish = functools.partial(write_stats, args, index)
-    stages = tokenize_stages(readers(), decontamination, str(tokenizer_file), args, finish)
+    stages = tokenize_stages(readers(), decontamination, str(tokenizer_file), eos_token, args, finish)
     at_once = args.workers() if args.executor == "local" else -1  # Slurm: every task of the job array
     chain = chain_executors(stages, out / "logs", args.executor, at_once, args, job_prefix="tokenize")
     if args.executor == "slurm":

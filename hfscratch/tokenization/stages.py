@@ -213,13 +213,14 @@ def tokenize_stages(
     readers: list[PipelineStep],
     decontamination: BenchmarkDecontamination | None,
     tokenizer_file: str,
+    eos_token: str,
     args: Any,
     finish: Any,
 ) -> list[Stage]:
     """The two stages of a sharded tokenization; `finish()` writes stats.json at the end of the merge."""
     out = str(Path(args.out).resolve())
     tokenizer = SplitSourceTokenizer(
-        f"{out}/{PARTS_DIR}", tokenizer_file, args.eos_token, args.validation_fraction, args.seed
+        f"{out}/{PARTS_DIR}", tokenizer_file, eos_token, args.validation_fraction, args.seed
     )
     steps = [*readers, *([decontamination] if decontamination else []), tokenizer]
     return [Stage("tokenize", steps, args.tasks), Stage("merge", [MergeShards(out, args.seed, finish)], 1)]

@@ -242,3 +242,17 @@ def test_a_vocabulary_beyond_uint16_is_stored_in_four_bytes_end_to_end(tmp_path)
     assert Counter(tuple(tokens[a:b]) for a, b in zip([0, *ends[:-1]], ends)) == expected
     blocks = source_blocks(folder, 32, len(tokenizer))
     assert len(blocks) == len(tokens) // 32 and blocks[0]["input_ids"].tolist() == tokens[:32].tolist()
+
+
+def test_a_given_tokenizer_separates_documents_with_its_own_eos(tmp_path):
+    corpus = write_jsonl(tmp_path / "c.jsonl", corpus_records()[:60])
+    assert main([*step_argv(corpus, tmp_path / "made"), "--eos_token", "</s>"]) == 0  # not the recipe default
+    given = {"tokenizer": tmp_path / "made" / "tokenizer"}
+    assert main(step_argv(corpus, tmp_path / "shards", executor="local", tasks=2, num_proc=2, **given)) == 0
+    assert main(step_argv(corpus, tmp_path / "arrow", **given)) == 0
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "made" / "tokenizer")
+    assert tokenizer.eos_token == "</s>"
+    expected = arrow_documents(tmp_path / "arrow", "train", tokenizer.eos_token_id, tokenizer.pad_token_id)
+    assert Counter(d for docs in shard_documents(tmp_path / "shards", "train").values() for d in docs) == Counter(
+        expected
+    )
