@@ -43,7 +43,7 @@ def test_model_and_data_mistakes_are_recipe_errors(tmp_path, packed_corpus):
     def build(*overrides: str) -> None:
         build_trainer(*parse_recipe(KEYS, ["--use_cpu", "true", "--report_to", "none", *overrides], "test"))
 
-    with pytest.raises(RecipeError, match="has no packed/ and tokenizer/"):
+    with pytest.raises(RecipeError, match="has no tokenizer/ and packed/ or tokens/"):
         build("--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"))
     data = ["--data_dir", str(packed_corpus), "--output_dir", str(tmp_path / "out")]
     with pytest.raises(RecipeError, match="'hidden_sise' is not a model config field \\(did you mean 'hidden_size'"):
