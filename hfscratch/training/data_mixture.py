@@ -21,8 +21,8 @@ import torch
 from datatrove.utils.dataset import DatatroveFolderDataset
 
 from hfscratch.core.recipes import RecipeError
+from hfscratch.tokenization.stages import TOKENS_DIR
 
-TOKENS_DIR = "tokens"  # the layout `hfscratch tokenize` writes for token shards (tokenization/stages.py)
 UINT16_VOCAB = 2**16  # datatrove stores tokens in 2 bytes up to this vocabulary size, else 4
 
 

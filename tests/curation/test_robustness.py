@@ -5,11 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from curation_corpora import dedup_corpus, read_output, write_jsonl
+from killed_runs import run_until_killed
 
 from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.pipeline import CurateArguments
@@ -34,21 +34,9 @@ def test_killed_run_resumes_to_byte_identical_output(tmp_path):
     )
 
     def run(out: Path, kill_after_completions: int | None = None) -> int:
-        process = subprocess.Popen(
-            [str(HFSCRATCH), "curate", str(recipe), "--output_dir", str(out)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        if kill_after_completions is not None:
-            completions = out / "logs" / "filter" / "completions"
-            deadline = time.time() + 120
-            while time.time() < deadline and process.poll() is None:
-                if completions.is_dir() and len(list(completions.iterdir())) >= kill_after_completions:
-                    os.killpg(process.pid, signal.SIGKILL)  # the whole process group, workers included
-                    break
-                time.sleep(0.05)
-        return process.wait(timeout=300)
+        command = [str(HFSCRATCH), "curate", str(recipe), "--output_dir", str(out)]
+        completions = out / "logs" / "filter" / "completions" if kill_after_completions else None
+        return run_until_killed(command, completions, kill_after_completions or 0)
 
     assert run(tmp_path / "clean") == 0
     killed = tmp_path / "killed"

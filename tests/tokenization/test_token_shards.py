@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 from datasets import load_from_disk
 from datatrove.utils.dataset import DatatroveFolderDataset
+from killed_runs import run_until_killed
 from tokenization_helpers import UNICODE_SAMPLES, make_documents, step_argv, write_curated
 from transformers import AutoTokenizer
 
@@ -173,18 +173,8 @@ def test_killed_tokenization_resumes_to_byte_identical_shards(tmp_path):
 
     def run(out: Path, kill_after_completions: int | None = None) -> int:
         command = [str(HFSCRATCH), "tokenize", *[str(out) if a == "OUT" else a for a in argv]]
-        process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
-        if kill_after_completions is not None:
-            completions = out / "logs" / "tokenize" / "completions"
-            deadline = time.time() + 120
-            while time.time() < deadline and process.poll() is None:
-                if completions.is_dir() and len(list(completions.iterdir())) >= kill_after_completions:
-                    os.killpg(process.pid, signal.SIGKILL)  # the whole process group, workers included
-                    break
-                time.sleep(0.02)
-        return process.wait(timeout=300)
+        completions = out / "logs" / "tokenize" / "completions" if kill_after_completions else None
+        return run_until_killed(command, completions, kill_after_completions or 0)
 
     assert run(tmp_path / "clean") == 0
     killed = tmp_path / "killed"
