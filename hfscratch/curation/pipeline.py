@@ -47,7 +47,13 @@ class CurateArguments(SlurmOptions):
     )
     workers: int = field(default=-1, metadata={"help": "Tasks run at once (local: processes); -1 for all."})
     # Reading.
-    max_doc_bytes: int = field(default=5_000_000, metadata={"help": "Text files larger than this are skipped."})
+    max_doc_bytes: int = field(
+        default=5_000_000, metadata={"help": "Text files and records larger than this (UTF-8) are skipped."}
+    )
+    extraction_memory_mb: int | None = field(
+        default=512,
+        metadata={"help": "HTML pages whose extraction needs more memory than this are skipped (null: no bound)."},
+    )
     min_doc_chars: int = field(default=50, metadata={"help": "Shorter documents are dropped."})
     max_doc_chars: int = field(default=1_000_000, metadata={"help": "Longer documents are dropped."})
     # Filters.
@@ -107,6 +113,13 @@ class CurateArguments(SlurmOptions):
                 )
         if not 0 <= self.minhash_threshold < 1:
             raise RecipeError(f"minhash_threshold: expected a similarity in [0, 1), got {self.minhash_threshold}")
+        if self.max_doc_bytes < 1:
+            raise RecipeError(f"max_doc_bytes: expected at least 1, got {self.max_doc_bytes}")
+        if self.extraction_memory_mb is not None and self.extraction_memory_mb < 16:
+            raise RecipeError(
+                f"extraction_memory_mb: expected at least 16 (MB an extraction may add) or null, "
+                f"got {self.extraction_memory_mb}"
+            )
         for key in ("minhash_ngrams", "minhash_buckets", "minhash_hashes_per_bucket"):
             if getattr(self, key) < 1:
                 raise RecipeError(f"{key}: expected at least 1, got {getattr(self, key)}")
@@ -184,7 +197,7 @@ def build_stages(args: CurateArguments) -> list[Stage]:
         return JsonlReader(str(work / name), compression=None, glob_pattern="*.jsonl", add_file_path=False)
 
     steps = [
-        *reading_steps(args.source_specs, args.max_doc_bytes),
+        *reading_steps(args.source_specs, args.max_doc_bytes, args.extraction_memory_mb),
         DocumentSizeFilter(args.min_doc_chars, args.max_doc_chars),
     ]
     if args.url_filter and any(s.type in ("warc", "wet", "hf") for s in args.source_specs):

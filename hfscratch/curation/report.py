@@ -52,7 +52,12 @@ def value(step: dict[str, Any], key: str) -> float:
 # datatrove names its dedup filters after their stage; the report names them after what they do.
 DEDUP_LABELS = {"exact-deduplication stage 3": "Exact dedup", "MinHash stage 4": "MinHash near-dedup"}
 # Why an extractor loses documents: its counters besides total/forwarded ("dropped" = no text left).
-EXTRACTION_LOSSES = {"dropped": "no_text_extracted", "timeout": "timeout", "broken_process": "broken_process"}
+# A broken process is mostly a page over the extraction's memory budget (extraction.py), or a crash.
+EXTRACTION_LOSSES = {
+    "dropped": "no_text_extracted",
+    "timeout": "timeout",
+    "broken_process": "over_memory_budget_or_crashed",
+}
 
 
 def label(step_name: str) -> str:

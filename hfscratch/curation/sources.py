@@ -32,12 +32,12 @@ from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.extractors import Trafilatura
 from datatrove.pipeline.readers import HuggingFaceDatasetReader, ParquetReader, WarcReader
 from datatrove.pipeline.readers.base import BaseDiskReader, BaseReader
 from datatrove.utils.logging import logger
 
 from hfscratch.core.recipes import RecipeError
+from hfscratch.curation.extraction import BoundedTrafilatura
 from hfscratch.curation.sharding import Piece, lines_starting_in, plan_pieces, row_group_middles
 
 SOURCE_TYPES = ("text", "jsonl", "parquet", "warc", "wet", "hf", "python-docs")
@@ -134,12 +134,27 @@ class SourceReader(BaseReader):
             parsed["metadata"].setdefault("file_path", path)  # relative to the source's folder
         return parsed
 
+    max_bytes: int | None = None  # a record whose text is longer in UTF-8 is skipped (set by reader_for)
+
     def get_document_from_dict(self, data: dict, source_file: str, id_in_file: int | str) -> Document | None:
         document = super().get_document_from_dict(data, source_file, id_in_file)
         if document is None or not document.text.strip():
             skip(self, "empty_text", f"{source_file} record {id_in_file}")
             return None
+        if self.max_bytes is not None and utf8_length_exceeds(document.text, self.max_bytes):
+            # What one document costs the steps after (HTML extraction, repetition n-grams) grows with its size
+            # and the largest document grows with the corpus: a bound keeps peak memory flat.
+            skip(self, "too_large", f"{source_file} record {id_in_file}")
+            return None
         return document
+
+
+def utf8_length_exceeds(text: str, limit: int) -> bool:
+    """len(text.encode()) > limit, without encoding the texts whose length already decides it (1-4 bytes a
+    character)."""
+    if len(text) > limit:
+        return True
+    return len(text) * 4 > limit and len(text.encode("utf-8", "surrogatepass")) > limit
 
 
 # What makes a whole file unreadable, by the exceptions that reading it raises.
@@ -474,19 +489,24 @@ def reader_for(spec: SourceSpec, max_doc_bytes: int) -> PipelineStep:
             reader = SafeParquetReader(folder, glob_pattern=glob, **keys, **common)
         else:  # warc and wet
             reader = SafeWarcReader(folder, glob_pattern=glob, **common)
+    reader.max_bytes = max_doc_bytes
     reader.name = f"{reader.name} [{spec.tag}]"
     reader.stats.name = str(reader)
     return reader
 
 
-def reading_steps(specs: list[SourceSpec], max_doc_bytes: int) -> list[PipelineStep]:
+def reading_steps(
+    specs: list[SourceSpec], max_doc_bytes: int, extraction_memory_mb: int | None = None
+) -> list[PipelineStep]:
     """Readers for every source, in one pipeline.
 
     A datatrove reader passes the documents it receives through before its own, so readers chain. Sources of
     HTML pages (WARC, and any flagged `html: true`) come first and are followed by the HTML extractor, so
-    that only their pages are extracted; every other source (WET text included) joins after it.
+    that only their pages are extracted; every other source (WET text included) joins after it. Each
+    extraction may grow the extractor's process by at most `extraction_memory_mb` (extraction.py).
     """
     holds_html = [s.type == "warc" or s.html for s in specs]
     html = [reader_for(s, max_doc_bytes) for s, is_html in zip(specs, holds_html) if is_html]
     text = [reader_for(s, max_doc_bytes) for s, is_html in zip(specs, holds_html) if not is_html]
-    return html + ([Trafilatura(favour_precision=True, timeout=5.0)] if html else []) + text
+    extractor = BoundedTrafilatura(memory_budget_mb=extraction_memory_mb, favour_precision=True, timeout=5.0)
+    return html + ([extractor] if html else []) + text

@@ -28,9 +28,8 @@ def curate(tmp_path: Path):
 
     def run(sources: list[dict], output: str = "run", **options) -> tuple[Path, dict]:
         out = tmp_path / output
-        args = CurateArguments(
-            output_dir=str(out), sources=sources, tasks=2, workers=1, min_doc_chars=1, **(ALL_STEPS_OFF | options)
-        )
+        defaults = {"tasks": 2, "workers": 1, "min_doc_chars": 1}
+        args = CurateArguments(output_dir=str(out), sources=sources, **(defaults | ALL_STEPS_OFF | options))
         return out, run_curation(args)
 
     return run
