@@ -9,8 +9,9 @@ to token shards with as many tasks as the recipe's workers), each run as `nice -
 is shared).
 Printed per size: MB/s per core of every curation stage (the MB entering it: the corpus's bytes for the first
 stage, documents' text for the others) and of the filter stage's steps (from datatrove's per-step times),
-end-to-end MB/s per core, tokenize tokens/s, and the peak resident memory of each run (summed over the
-process tree, sampled every 0.2 s, and of its largest process). Results also go to WORK/data_scale.json.
+end-to-end MB/s per core and its share of the steady state (the filter stage's MB/s per core), tokenize
+tokens/s, and the peak resident memory of each run (summed over the process tree, sampled every 0.2 s, and of
+its largest process). Results also go to WORK/data_scale.json.
 """
 
 from __future__ import annotations
@@ -173,6 +174,9 @@ def measure(size_mb: float, work: Path, workers: int) -> dict:
     cores = min(workers, os.cpu_count() or 1)
     result["curate"]["mb_s_per_core"] = manifest["mb"] / (result["curate"]["wall_s"] * cores)
     result["curate"]["mb_per_cpu_s"] = manifest["mb"] / result["curate"]["cpu_s"]
+    # Steady state: the filter stage (reading, extraction, the quality chain), which holds most of the work.
+    (filter_stage,) = [row for row in result["stages"] if row["stage"] == "filter"]
+    result["curate"]["of_steady_state"] = result["curate"]["mb_s_per_core"] / filter_stage["mb_s_per_core"]
     from hfscratch.tokenization.artifacts import TokenizeStats
 
     for key, executor in (("tokenize", "datasets"), ("tokenize_shards", "local")):  # Arrow blocks; token shards
@@ -193,7 +197,8 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
 
 
 def print_tables(results: list[dict]) -> None:
-    header = ["corpus MB", "docs", "curated MB", "curate s", "end-to-end MB/s/core", "MB per CPU-s"]
+    header = ["corpus MB", "docs", "curated MB", "curate s", "end-to-end MB/s/core", "of steady state"]
+    header += ["MB per CPU-s"]
     header += ["curate peak RSS MB (tree / largest)"]
     for path in ("datasets", "token shards"):
         header += [f"tokenize ({path}) s", "tokens/s", "tokens per CPU-s", "peak RSS MB (tree / largest)"]
@@ -202,7 +207,7 @@ def print_tables(results: list[dict]) -> None:
     for r in results:
         c = r["curate"]
         cells = [f"{r['corpus_mb']:.0f}", f"{r['corpus_documents']:,}", f"{r['curated_mb']:.1f}", f"{c['wall_s']:.0f}"]
-        cells += [f"{c['mb_s_per_core']:.3f}", f"{c['mb_per_cpu_s']:.3f}"]
+        cells += [f"{c['mb_s_per_core']:.3f}", f"{c['of_steady_state']:.0%}", f"{c['mb_per_cpu_s']:.3f}"]
         cells += [f"{c['peak_tree_mb']:,.0f} / {c['peak_process_mb']:,.0f}"]
         for t in (r["tokenize"], r["tokenize_shards"]):
             cells += [f"{t['wall_s']:.0f}", f"{t['tokens_per_s']:,.0f}", f"{t['tokens_per_cpu_s']:,.0f}"]

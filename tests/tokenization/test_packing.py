@@ -9,7 +9,7 @@ import pytest
 from datasets import Dataset
 
 from hfscratch.tokenization.arguments import TokenizeArguments
-from hfscratch.tokenization.packing import generate_blocks, is_validation, map_workers
+from hfscratch.tokenization.packing import block_tables, is_validation, map_workers
 from hfscratch.tokenization.pipeline import training_texts
 
 PAD = -1
@@ -26,8 +26,9 @@ def test_each_token_lands_in_exactly_one_block_in_order(pad_token_id, read_batch
     documents = token_documents(101, seed=0)
     stream = [t for doc in documents for t in doc]
     blocks = [
-        b["input_ids"]
-        for b in generate_blocks(Dataset.from_dict({"input_ids": documents}), 16, pad_token_id, read_batch)
+        b
+        for table in block_tables(Dataset.from_dict({"input_ids": documents}), 16, pad_token_id, read_batch)
+        for b in table.column("input_ids").to_pylist()
     ]
     assert {len(b) for b in blocks} == {16}
     packed = [t for b in blocks for t in b if t != PAD]
@@ -44,7 +45,8 @@ def test_packing_follows_a_row_selection_with_repeats():
     documents = token_documents(20, seed=1)
     rows = [3, 3, 0, 19, 7]
     selected = Dataset.from_dict({"input_ids": documents}).select(rows)
-    packed = [t for b in generate_blocks(selected, 8, PAD, read_batch=2) for t in b["input_ids"] if t != PAD]
+    tables = block_tables(selected, 8, PAD, read_batch=2)
+    packed = [t for table in tables for b in table.column("input_ids").to_pylist() for t in b if t != PAD]
     assert packed == [t for row in rows for t in documents[row]]
 
 
