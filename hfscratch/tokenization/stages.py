@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections import defaultdict
 from functools import cached_property
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +143,18 @@ class SplitSourceTokenizer(PipelineStepWithTokenizer):
         # As the `datasets` path reads texts: "<|end_of_text|>" in a document is text, not a document end.
         return as_plain_text(Tokenizer.from_file(self.tokenizer_name_or_path))
 
+    def token_file(self, key: tuple[str, str], rank: int) -> TokenizedFile:
+        split, source = key
+        return TokenizedFile(
+            self.output_folder,
+            f"{split}/{source}/{rank:05d}_unshuffled.ds",
+            token_size=self.token_size,
+            # The merger reads the token size from this metadata (else it assumes 2 bytes); the name is
+            # relative, so the files do not depend on where the output folder is.
+            tokenizer_name_or_path=TOKENIZER_FILE,
+            save_final_metadata=True,
+        )
+
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         eos = self.tokenizer.token_to_id(self.eos_token)
         dtype = np.uint16 if self.token_size == 2 else np.uint32
@@ -148,24 +162,23 @@ class SplitSourceTokenizer(PipelineStepWithTokenizer):
         for batch in batched(data, self.batch_size):
             with self.track_time(unit="batch"):
                 encodings = self.tokenizer.encode_batch_fast([d.text for d in batch], add_special_tokens=False)
+                groups: dict[tuple[str, str], list[tuple[Document, list[int]]]] = defaultdict(list)
                 for document, encoding in zip(batch, encodings):
                     split = "validation" if is_validation(document.id, self.validation_fraction) else "train"
-                    key = (split, check_tag(document.metadata["source"]))
+                    groups[split, check_tag(document.metadata["source"])].append((document, encoding.ids))
+                for key, members in groups.items():
                     if key not in files:
-                        files[key] = TokenizedFile(
-                            self.output_folder,
-                            f"{split}/{key[1]}/{rank:05d}_unshuffled.ds",
-                            token_size=self.token_size,
-                            # The merger reads the token size from this metadata (else it assumes 2 bytes); the
-                            # name is relative, so the files do not depend on where the output folder is.
-                            tokenizer_name_or_path=TOKENIZER_FILE,
-                            save_final_metadata=True,
-                        )
-                    files[key].write_bytes(np.array([*encoding.ids, eos], dtype=dtype).tobytes())
-                    prefix = f"{split}/{key[1]}"
-                    self.stat_update(f"{prefix}/documents")
-                    self.stat_update(f"{prefix}/tokens", value=len(encoding.ids) + 1)
-                    self.stat_update(f"{prefix}/characters", value=len(document.text))
+                        files[key] = self.token_file(key, rank)
+                    # One write per (split, source) and batch: the documents' tokens, each followed by EOS.
+                    lengths = np.array([len(ids) + 1 for _, ids in members])
+                    stream = np.fromiter(
+                        chain.from_iterable(chain(ids, (eos,)) for _, ids in members), dtype=dtype, count=lengths.sum()
+                    )
+                    files[key].write_bytes(stream.tobytes(), doc_ends=np.cumsum(lengths).tolist())
+                    prefix = f"{key[0]}/{key[1]}"
+                    self.stat_update(f"{prefix}/documents", value=len(members))
+                    self.stat_update(f"{prefix}/tokens", value=int(lengths.sum()))
+                    self.stat_update(f"{prefix}/characters", value=sum(len(document.text) for document, _ in members))
         rng = np.random.default_rng([self.seed, rank])  # the same shuffle however the tasks are scheduled
         for (split, source), unshuffled in sorted(files.items()):
             unshuffled.close()

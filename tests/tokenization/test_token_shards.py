@@ -104,7 +104,7 @@ def test_both_tasks_of_a_one_file_corpus_tokenize_part_of_it(both_paths):
     _, shards = both_paths
     per_task = [json.loads(f.read_text()) for f in sorted((shards / "logs" / "tokenize" / "stats").glob("*.json"))]
     documents = [
-        sum(v for k, v in step["stats"].items() if k.endswith("/documents"))
+        sum(v["total"] if isinstance(v, dict) else v for k, v in step["stats"].items() if k.endswith("/documents"))
         for task in per_task
         for step in task
         if step["name"].endswith("✍️ Tokenize by split and source")
