@@ -7,8 +7,8 @@ The largest page grows with the corpus, and so, without a bound, would the peak 
 
 Here the sandbox caps its own data segment (RLIMIT_DATA) at what it held when it started plus a budget. A page
 that needs more fails with MemoryError. The sandbox then exits, and datatrove counts the page as
-`broken_process` (the report's `over_memory_budget_or_crashed`) and starts a fresh sandbox for the next page. So a page's
-memory is bounded by the budget, whatever the corpus holds.
+`broken_process` (the report's `over_memory_budget_or_crashed`) and starts a fresh sandbox for the next page.
+So a page's memory is bounded by the budget, whatever the corpus holds.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ class BoundedTrafilatura(Trafilatura):
 
             limit = data_segment_bytes() + self.memory_budget_mb * 2**20
             _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-            resource.setrlimit(resource.RLIMIT_DATA, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+            soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+            resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
         try:
             return super().extract(text)
         except MemoryError:
