@@ -8,7 +8,9 @@ The largest page grows with the corpus, and so, without a bound, would the peak 
 Here the sandbox caps its own data segment (RLIMIT_DATA) at what it held when it started plus a budget. A page
 that needs more fails with MemoryError. The sandbox then exits, and datatrove counts the page as
 `broken_process` (the report's `over_memory_budget_or_crashed`) and starts a fresh sandbox for the next page.
-So a page's memory is bounded by the budget, whatever the corpus holds.
+So a page's memory is bounded by the budget, whatever the corpus holds. The limit counts the data segment's
+growth only: heap the parent had freed before the fork is reused uncounted, so the bound is start + budget +
+what the parent had free.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class BoundedTrafilatura(Trafilatura):
     """datatrove's Trafilatura step whose sandbox process may grow by at most `memory_budget_mb` while
     extracting (None: no bound). Decisions on pages within the budget are exactly Trafilatura's."""
 
-    def __init__(self, memory_budget_mb: int | None = 1024, **kwargs) -> None:
+    def __init__(self, memory_budget_mb: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.memory_budget_mb = memory_budget_mb
         self._bounded_pid: int | None = None
