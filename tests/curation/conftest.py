@@ -5,20 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from curation_corpora import ALL_STEPS_OFF
 
 from hfscratch.curation.pipeline import CurateArguments, run_curation
-
-ALL_STEPS_OFF = {
-    "url_filter": False,
-    "language_filter": False,
-    "gopher_repetition": False,
-    "gopher_quality": False,
-    "c4_quality": False,
-    "fineweb_quality": False,
-    "exact_dedup": False,
-    "minhash_dedup": False,
-    "pii_redaction": False,
-}
 
 
 @pytest.fixture

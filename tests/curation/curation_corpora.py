@@ -130,3 +130,17 @@ def write_jsonl(records: list[dict], path: Path) -> Path:
 
 def read_output(run_dir: Path) -> list[dict]:
     return [json.loads(line) for f in sorted((run_dir / "documents").glob("*.jsonl")) for line in f.open()]
+
+
+# Every optional curation step off: tests switch on only the steps they test.
+ALL_STEPS_OFF = {
+    "url_filter": False,
+    "language_filter": False,
+    "gopher_repetition": False,
+    "gopher_quality": False,
+    "c4_quality": False,
+    "fineweb_quality": False,
+    "exact_dedup": False,
+    "minhash_dedup": False,
+    "pii_redaction": False,
+}

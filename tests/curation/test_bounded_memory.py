@@ -12,8 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import ALL_STEPS_OFF
-from curation_corpora import write_jsonl
+from curation_corpora import ALL_STEPS_OFF, write_jsonl
 
 from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.pipeline import CurateArguments
