@@ -48,7 +48,9 @@ def chain_executors(
             "depends": chain[-1] if chain else None,
         }
         if executor == "local":
-            from hfscratch.curation.progress import QuietLocalExecutor
+            from hfscratch.curation.progress import QuietLocalExecutor, preload_in_workers
+
+            preload_in_workers(stages)
 
             at_once = min(workers, stage.tasks) if workers > 0 else stage.tasks
             chain.append(QuietLocalExecutor(workers=at_once, **common))

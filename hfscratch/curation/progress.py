@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import multiprocess
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.utils import logging as datatrove_logging
 from tqdm import tqdm
@@ -60,6 +61,16 @@ class QuietLocalExecutor(LocalPipelineExecutor):
     def run(self) -> Any:
         with console_log_to(self.executor_log):
             return super().run()
+
+
+def preload_in_workers(stages: list[Any]) -> None:
+    """Import the modules of every stage's steps once, in the forkserver that the local executors' worker
+    processes fork from, instead of in each worker of each stage (about 0.9 s per stage on 2 cores).
+
+    Takes effect where this process has not started its forkserver yet; `__main__` stays first, as in
+    multiprocessing's default, so that steps defined in the launching script still unpickle."""
+    modules = sorted({type(step).__module__ for stage in stages for step in stage.steps} - {"__main__"})
+    multiprocess.get_context("forkserver").set_forkserver_preload(["__main__", *modules])
 
 
 class StageProgress:

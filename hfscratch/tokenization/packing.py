@@ -13,7 +13,6 @@ import math
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -22,12 +21,11 @@ from datasets import Dataset, Features, List, Value
 from datasets.arrow_writer import ArrowWriter
 from tokenizers import Tokenizer
 
-from hfscratch.tokenization.documents import is_validation
+from hfscratch.tokenization.documents import encoder_threads, is_validation
 
 BLOCK_FEATURES = Features({"input_ids": List(Value("int32"))})
 READ_BATCH = 4096  # documents per Arrow batch read while packing
 MAP_BATCH = 1000  # documents per batch of a Dataset.map
-PARALLELISM = "TOKENIZERS_PARALLELISM"
 
 
 def tokenize_batch(batch: pa.Table, backend: Tokenizer, eos_token_id: int, validation_fraction: float) -> pa.Table:
@@ -56,25 +54,6 @@ def map_workers(num_documents: int, num_proc: int) -> int | None:
     return workers if workers > 1 else None
 
 
-@contextmanager
-def encoder_threads(enabled: bool) -> Iterator[None]:
-    """The Rust encoder's own threads (rayon, one per core) on or off while the block runs.
-
-    `tokenizers` reads TOKENIZERS_PARALLELISM at every call. A `Dataset.map` with `num_proc` sets it to false
-    for its forked workers and restores only Python's copy of the environment, so without this the encoder
-    would stay on one core for the rest of the process.
-    """
-    before = os.environ.get(PARALLELISM)
-    os.environ[PARALLELISM] = "true" if enabled else "false"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[PARALLELISM]
-        else:
-            os.environ[PARALLELISM] = before
-
-
 def tokenize_documents(
     documents: Dataset, backend: Tokenizer, eos_token_id: int, validation_fraction: float, num_proc: int
 ) -> Dataset:
@@ -83,7 +62,7 @@ def tokenize_documents(
     Forked `Dataset.map` workers would each start a process and pickle their batches, and datasets switches
     the encoder's threads off in them: on 2 cores that path was 1.4x slower (benchmarks/tokenize_throughput.py).
     """
-    with encoder_threads(num_proc > 1):
+    with encoder_threads(num_proc):
         tokenized = documents.with_format("arrow").map(
             tokenize_batch,
             batched=True,

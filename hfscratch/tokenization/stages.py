@@ -20,6 +20,7 @@ the recipe's seed and the task's rank).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import defaultdict
 from functools import cached_property
@@ -40,7 +41,7 @@ from tokenizers import Tokenizer
 from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.executors import Stage
 from hfscratch.tokenization.decontamination import ContaminationReport, Match, NgramIndex
-from hfscratch.tokenization.documents import as_plain_text, file_tag, is_validation
+from hfscratch.tokenization.documents import as_plain_text, encoder_threads, file_tag, is_validation
 
 SPLITS = ("train", "validation")
 TOKENS_DIR = "tokens"  # tokens/<split>/<source>/NNN_<source>.ds: what training reads
@@ -125,17 +126,24 @@ class SplitSourceTokenizer(PipelineStepWithTokenizer):
     EOS) into `PARTS/<split>/<source>/RANK_unshuffled.ds`; at the end each file's documents are shuffled into
     `..._shuffled.ds` with datatrove's `TokenizedFile.copy`, by a generator seeded with (seed, rank).
     Counts per (split, source) of documents, tokens (EOS included) and characters go to the task's stats.
+    `threads` is the encoder's thread count, the cores the task has to itself (one where tasks share them).
     """
 
     name = "✍️ Tokenize by split and source"
     type = "🔢 - TOKENIZER"
 
     def __init__(
-        self, output_folder: str, tokenizer_file: str, eos_token: str, validation_fraction: float, seed: int
+        self,
+        output_folder: str,
+        tokenizer_file: str,
+        eos_token: str,
+        validation_fraction: float,
+        seed: int,
+        threads: int = 1,
     ) -> None:
         super().__init__(tokenizer_file)
         self.output_folder, self.eos_token = output_folder, eos_token
-        self.validation_fraction, self.seed = validation_fraction, seed
+        self.validation_fraction, self.seed, self.threads = validation_fraction, seed, threads
         self.batch_size = 1000
 
     @cached_property
@@ -156,6 +164,10 @@ class SplitSourceTokenizer(PipelineStepWithTokenizer):
         )
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        with encoder_threads(self.threads):
+            yield from self.tokenize(data, rank)
+
+    def tokenize(self, data: DocumentsPipeline, rank: int) -> DocumentsPipeline:
         eos = self.tokenizer.token_to_id(self.eos_token)
         dtype = np.uint16 if self.token_size == 2 else np.uint32
         files: dict[tuple[str, str], TokenizedFile] = {}
@@ -222,6 +234,14 @@ class MergeShards(PipelineStep):
         yield
 
 
+def task_cores(args: Any) -> int:
+    """The cores each tokenize task has to itself: a Slurm task its `slurm_cpus_per_task`; a local task its
+    share of this machine's cores among the tasks that run side by side."""
+    if args.executor == "slurm":
+        return args.slurm_cpus_per_task
+    return max(1, (os.cpu_count() or 1) // min(args.tasks, args.workers()))
+
+
 def tokenize_stages(
     readers: list[PipelineStep],
     decontamination: BenchmarkDecontamination | None,
@@ -233,7 +253,7 @@ def tokenize_stages(
     """The two stages of a sharded tokenization; `finish()` writes stats.json at the end of the merge."""
     out = str(Path(args.out).resolve())
     tokenizer = SplitSourceTokenizer(
-        f"{out}/{PARTS_DIR}", tokenizer_file, eos_token, args.validation_fraction, args.seed
+        f"{out}/{PARTS_DIR}", tokenizer_file, eos_token, args.validation_fraction, args.seed, task_cores(args)
     )
     steps = [*readers, *([decontamination] if decontamination else []), tokenizer]
     return [Stage("tokenize", steps, args.tasks), Stage("merge", [MergeShards(out, args.seed, finish)], 1)]
