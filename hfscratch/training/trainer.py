@@ -6,6 +6,7 @@
 - the batch-size ramp, by trimming the micro-batches of a step before the Trainer counts their tokens;
 - a `TimeBudget` callback, when given, drives the learning-rate schedule by elapsed time as well as steps;
 - a run resumed from its final checkpoint trains nothing (the Trainer would train one step more);
+- under `torch_compile`, evaluation runs the compiled model too (the Trainer evaluates the uncompiled one);
 - throughput/MFU, validation perplexity and any callback's `pop_metrics()` (e.g. in-training lm-eval scores)
   added to the logs every logger (TensorBoard, ...) receives.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch._dynamo.eval_frame import OptimizedModule
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 from transformers import Trainer, TrainerCallback
 
@@ -49,6 +51,18 @@ class PretrainTrainer(Trainer):
         state_dict = self.accelerator.get_state_dict(self.model)  # a collective: every rank takes part
         with model_class_unsharded(self.model):  # the model's own code is saved with it, not torch's FSDP code
             self._save(output_dir or self.args.output_dir, state_dict=state_dict)
+
+    def _wrap_model(self, model: nn.Module, training: bool = True, dataloader: Any = None) -> nn.Module:
+        # transformers 5.24 evaluates `self.model` during and after training, not the compiled `model_wrapped`
+        # that accelerate made for training: evaluation gets the compiled module too (dynamo compiles a graph of
+        # its own for eval mode and the evaluation batch). Only where the compiled module wraps the model itself:
+        # under DDP, FSDP or DeepSpeed the Trainer's own choice stands.
+        wrapped = super()._wrap_model(model, training, dataloader)
+        compiled = self.model_wrapped
+        if not training and wrapped is self.model and isinstance(compiled, OptimizedModule):
+            if compiled._orig_mod is self.model:
+                return compiled
+        return wrapped
 
     def get_decay_parameter_names(self, model: nn.Module) -> list[str]:
         return decay_parameter_names(model)

@@ -10,7 +10,7 @@ with inductor, what `torch_compile: true` alone picks (about 40 s a layout on 2 
 
 Found on the way (transformers 5.24): the Trainer's evaluation during and after training runs `trainer.model`, the
 uncompiled module (the compiled wrapper is `trainer.model_wrapped`); only an evaluation before any training
-prepares, and so compiles, the model. Both are checked below.
+prepares, and so compiles, the model. `PretrainTrainer` evaluates the compiled module in both cases, checked below.
 """
 
 from __future__ import annotations
@@ -90,10 +90,10 @@ def check_compiled_run(tmp_path: Path, corpus: Path, preset: str, backend: str |
     assert math.isfinite(eval_losses[STEPS])
     assert eval_losses == pytest.approx(logged(tmp_path / "eager", "eval_loss"), rel=1e-4)
 
-    # the Trainer evaluates `trainer.model` after training: the same loss, and nothing compiled for it
-    graphs = graphs_compiled()
+    # an evaluation after training runs the compiled module: with dynamo's caches emptied, it compiles again
+    torch._dynamo.reset()
     assert compiled.evaluate()["eval_loss"] == pytest.approx(eval_losses[STEPS], rel=1e-5)
-    assert graphs_compiled() == graphs
+    assert graphs_compiled() >= 1
 
     check_compiled_evaluation(tmp_path, corpus, tmp_path / "compiled", keys, eval_losses[STEPS])
     check_compiled_generation(tmp_path / "compiled", corpus, backend or "inductor")
@@ -113,10 +113,10 @@ def check_compiled_evaluation(tmp_path: Path, corpus: Path, trained: Path, keys:
     del settings["model_preset"], settings["config_overrides"]  # the saved model, as it is
     recipe.write_text(yaml.safe_dump(settings))
     trainer = build_trainer(*parse_recipe(KEYS, [str(recipe)], "t"))
-    graphs = graphs_compiled()
+    torch._dynamo.reset()  # the trained model's evaluation graph would serve this model too
     loss = trainer.evaluate()["eval_loss"]
     assert isinstance(trainer.model_wrapped, torch._dynamo.eval_frame.OptimizedModule)
-    assert graphs_compiled() > graphs  # the evaluation forward was compiled
+    assert graphs_compiled() >= 1  # the evaluation forward was compiled
     assert loss == pytest.approx(expected, rel=1e-4)
 
 
