@@ -36,7 +36,7 @@ from hfscratch.tokenization.packing import (
     pack,
     tokenize_documents,
 )
-from hfscratch.tokenization.stats import plot_document_lengths, source_stats
+from hfscratch.tokenization.stats import length_counts, plot_document_lengths, source_stats
 from hfscratch.tokenization.tokenizer import encoding_backend, load_tokenizer, read_chat_template, train_tokenizer
 
 logger = logging.getLogger("hfscratch.tokenize")
@@ -102,7 +102,8 @@ def run_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
         packed.save_to_disk(str(out / "packed"), num_shards=shard_counts(packed, args.max_shard_size))
 
     epoch_tokens = table.iloc[splits["train"]].groupby("source")["stream_tokens"].sum()
-    plot_document_lengths(table, out / "doc_lengths.png")
+    lengths = {tag: length_counts(rows["num_tokens"]) for tag, rows in table.groupby("source")}
+    plot_document_lengths(lengths, out / "doc_lengths.png")
     result = TokenizeStats(
         corpus=stats["corpus"],
         tokenizer=stats["tokenizer"],

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from tokenizers import Tokenizer
 
 from hfscratch.core.recipes import RecipeError
@@ -40,11 +39,12 @@ from hfscratch.tokenization.stages import (
     corpus_readers,
     tokenize_stages,
 )
-from hfscratch.tokenization.stats import plot_document_lengths
+from hfscratch.tokenization.stats import LengthCounts, plot_document_lengths
 
 SETTINGS_FILE = ".settings.json"
 SAMPLE_PARTS = 16  # a capped tokenizer sample is drawn from this many byte ranges spread over the corpus
 TRAINING_BATCH = 1000
+INDEX_CHUNK = 1 << 20  # documents per read of an index file (8 MB)
 
 
 def run_sharded_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
@@ -151,12 +151,13 @@ def sample_texts(readers: Any, args: TokenizeArguments) -> Any:
 
 def write_stats(args: TokenizeArguments, index: NgramIndex | None) -> None:
     """stats.json of the merged token files (the merge task calls this last), doc_lengths.png, and
-    decontamination.json; the same keys as the `datasets` path, with every block a full one."""
+    decontamination.json; the same keys as the `datasets` path, with every block a full one. Read file by file
+    into length counts: its memory does not grow with the number of documents."""
     from hfscratch.curation.report import merged_stats, value
 
     out = Path(args.out).resolve()
-    lengths = read_document_lengths(out)  # source, split, stream_tokens per document
-    if lengths.empty:
+    lengths = read_length_counts(out)  # {(split, source): stream lengths, EOS included}
+    if not lengths:
         return  # the launcher names the empty corpus
     steps = merged_stats(out / "logs" / "tokenize") or []
     tokenizer_step = next((s for s in steps if s["name"].endswith(SplitSourceTokenizer.name)), {"stats": {}})
@@ -166,22 +167,29 @@ def write_stats(args: TokenizeArguments, index: NgramIndex | None) -> None:
         for key, metric in step["stats"].items()
         if key.startswith("skipped_")
     }
-    figures = {name: split_figures(lengths[lengths["split"] == name], args.block_size) for name in SPLITS}
-    train_tokens = lengths[lengths["split"] == "train"].groupby("source")["stream_tokens"].sum()
-    shares = token_shares({tag: int(t) for tag, t in train_tokens.items()})
+    figures = {
+        name: split_figures({tag: c for (split, tag), c in lengths.items() if split == name}, args.block_size)
+        for name in SPLITS
+    }
+    train_tokens = {tag: c.tokens for (split, tag), c in lengths.items() if split == "train"}
+    shares = token_shares(train_tokens)
+    by_source: dict[str, LengthCounts] = {}
+    for (_, tag), counts in sorted(lengths.items()):
+        by_source[tag] = by_source.get(tag, LengthCounts()) + counts
     sources = {}
-    for tag, rows in lengths.groupby("source"):
-        tokens = int(rows["stream_tokens"].sum()) - len(rows)  # without the EOS after each document
+    for tag, counts in by_source.items():
+        tokens = counts.tokens - counts.documents  # without the EOS after each document
         chars = sum(int(value(tokenizer_step, f"{split}/{tag}/characters")) for split in SPLITS)
+        validation = lengths.get(("validation", tag))
         sources[tag] = {
-            "documents": len(rows),
+            "documents": counts.documents,
             "tokens": tokens,
             "characters": chars,
             "characters_per_token": round(chars / tokens, 4) if tokens else None,
-            "validation_documents": int((rows["split"] == "validation").sum()),
+            "validation_documents": validation.documents if validation else 0,
             "weight": None,  # mixed at load time: the pretraining recipe's data_mixture
-            "train_tokens": int(train_tokens.get(tag, 0)),
-            "epoch_tokens": int(train_tokens.get(tag, 0)),
+            "train_tokens": train_tokens.get(tag, 0),
+            "epoch_tokens": train_tokens.get(tag, 0),
             "requested_share": None,
             "realised_share": round(shares.get(tag, 0.0), 6),
         }
@@ -192,7 +200,7 @@ def write_stats(args: TokenizeArguments, index: NgramIndex | None) -> None:
         decontamination = {"action": args.decontaminate, **report.to_dict()}
         (out / "decontamination.json").write_text(json.dumps(decontamination, indent=2))
     vocab_size = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
-    plot_document_lengths(lengths.assign(num_tokens=lengths["stream_tokens"] - 1), out / "doc_lengths.png")
+    plot_document_lengths({tag: c.without_eos() for tag, c in by_source.items()}, out / "doc_lengths.png")
     TokenizeStats(
         corpus=args.corpus,
         tokenizer={
@@ -200,7 +208,7 @@ def write_stats(args: TokenizeArguments, index: NgramIndex | None) -> None:
             "type": args.tokenizer_type,
             "vocab_size": vocab_size,
         },
-        documents=len(lengths),
+        documents=sum(c.documents for c in by_source.values()),
         block_size=args.block_size,
         last_block=args.last_block,
         train=figures["train"],
@@ -213,14 +221,13 @@ def write_stats(args: TokenizeArguments, index: NgramIndex | None) -> None:
     (out / SETTINGS_FILE).unlink(missing_ok=True)
 
 
-def split_figures(lengths: pd.DataFrame, block_size: int) -> dict:
+def split_figures(lengths: dict[str, LengthCounts], block_size: int) -> dict:
     """Documents, stream tokens and full blocks of one split; each source's tail is dropped (its reader reads
     whole blocks of each file)."""
-    per_source = lengths.groupby("source")["stream_tokens"].sum()
-    tokens = int(per_source.sum())
-    blocks = int(sum(int(t) // block_size for t in per_source))
+    tokens = sum(c.tokens for c in lengths.values())
+    blocks = sum(c.tokens // block_size for c in lengths.values())
     return {
-        "documents": len(lengths),
+        "documents": sum(c.documents for c in lengths.values()),
         "tokens": tokens,
         "blocks": blocks,
         "padding_tokens": 0,
@@ -233,18 +240,20 @@ def token_folders(out: Path, split: str) -> dict[str, Path]:
     return {folder.name: folder for folder in sorted((out / TOKENS_DIR / split).glob("*")) if any(folder.glob("*.ds"))}
 
 
-def document_lengths_array(folder: Path) -> np.ndarray:
-    ends = [np.fromfile(f, dtype=np.uint64).astype(np.int64) for f in sorted(folder.glob("*.ds.index"))]
-    return np.concatenate([np.diff(e, prepend=0) for e in ends]) if ends else np.empty(0, dtype=np.int64)
-
-
-def read_document_lengths(out: Path) -> pd.DataFrame:
-    """One row per tokenized document: source, split, stream_tokens (EOS included), from the index files."""
-    columns: dict[str, list] = {"source": [], "split": [], "stream_tokens": []}
+def read_length_counts(out: Path, chunk: int = INDEX_CHUNK) -> dict[tuple[str, str], LengthCounts]:
+    """{(split, source): its documents' lengths in stream tokens (EOS included)}, from the `.ds.index` files
+    (each document's end offset, uint64), memory-mapped and read `chunk` documents at a time."""
+    lengths: dict[tuple[str, str], LengthCounts] = {}
     for split in SPLITS:
         for tag, folder in token_folders(out, split).items():
-            lengths = document_lengths_array(folder)
-            columns["source"] += [tag] * len(lengths)
-            columns["split"] += [split] * len(lengths)
-            columns["stream_tokens"] += lengths.tolist()
-    return pd.DataFrame(columns)
+            counts = lengths[split, tag] = LengthCounts()
+            for index in sorted(folder.glob("*.ds.index")):
+                if index.stat().st_size == 0:
+                    continue
+                ends = np.memmap(index, dtype=np.uint64, mode="r")
+                previous = 0
+                for start in range(0, len(ends), chunk):
+                    part = ends[start : start + chunk].astype(np.int64)
+                    counts.add(np.diff(part, prepend=previous))
+                    previous = int(part[-1])
+    return lengths

@@ -246,3 +246,37 @@ def test_a_given_tokenizer_separates_documents_with_its_own_eos(tmp_path):
     assert Counter(d for docs in shard_documents(tmp_path / "shards", "train").values() for d in docs) == Counter(
         expected
     )
+
+
+def test_stats_read_the_index_files_in_chunks_into_length_counts(both_paths):
+    """stats.json comes from per-length counts read a chunk of documents at a time, not from a table with a row per
+    document: the same counts whatever the chunk, and those of the documents in the token files."""
+    from hfscratch.tokenization.sharded import read_length_counts
+
+    _, shards = both_paths
+    whole, chunked = read_length_counts(shards), read_length_counts(shards, chunk=7)
+    assert (
+        whole.keys()
+        == chunked.keys()
+        == {("train", "web"), ("train", "books"), ("validation", "web"), ("validation", "books")}
+    )
+    for key, counts in whole.items():
+        assert np.array_equal(counts.counts, chunked[key].counts)
+        lengths = [len(document) for document in shard_documents(shards, key[0])[key[1]]]
+        assert counts.documents == len(lengths) and counts.tokens == sum(lengths)
+        assert counts.median() == np.median(lengths)
+    stats = TokenizeStats.read(shards)
+    assert stats.sources["web"]["documents"] == whole["train", "web"].documents + whole["validation", "web"].documents
+
+
+def test_length_counts_agree_with_numpy():
+    from hfscratch.tokenization.stats import length_counts
+
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 7, 1000):
+        lengths = rng.integers(0, 50, size)
+        counts = length_counts(lengths[: size // 2]) + length_counts(lengths[size // 2 :])
+        assert counts.documents == size and counts.tokens == lengths.sum()
+        assert counts.median() == np.median(lengths)
+        assert counts.without_eos().tokens == (lengths - 1)[lengths > 0].sum()
+        assert counts.at_least_one().median() == np.median(np.maximum(lengths, 1))
