@@ -39,6 +39,10 @@ def chain_executors(
 ) -> list[Any]:
     """One datatrove executor per stage, each depending on the one before. `workers` is how many tasks run
     at once (-1: all); `executor` is "local" or "slurm"."""
+    if executor == "local":
+        from hfscratch.curation.progress import preload_in_workers
+
+        preload_in_workers(stages)
     chain: list[Any] = []
     for stage in stages:
         common = {
@@ -48,9 +52,7 @@ def chain_executors(
             "depends": chain[-1] if chain else None,
         }
         if executor == "local":
-            from hfscratch.curation.progress import QuietLocalExecutor, preload_in_workers
-
-            preload_in_workers(stages)
+            from hfscratch.curation.progress import QuietLocalExecutor
 
             at_once = min(workers, stage.tasks) if workers > 0 else stage.tasks
             chain.append(QuietLocalExecutor(workers=at_once, **common))

@@ -36,13 +36,7 @@ def test_each_task_encodes_on_the_cores_it_has_to_itself(monkeypatch):
 def test_the_encoder_runs_single_threaded_in_a_task_that_shares_its_cores(tmp_path, monkeypatch):
     seen: list[tuple[str | None, str | None]] = []
 
-    class RecordingEncoder:
-        def token_to_id(self, token: str) -> int:
-            return 0
-
     class Recording(SplitSourceTokenizer):
-        tokenizer = RecordingEncoder()
-
         def tokenize(self, data, rank):
             seen.append((os.environ.get("TOKENIZERS_PARALLELISM"), os.environ.get("RAYON_NUM_THREADS")))
             return iter(())
