@@ -30,7 +30,7 @@ BIN = Path(sys.executable).parent  # hfscratch and lm_eval of this environment
 
 # Extra arguments per command (matched by regex, the first that matches): budgets only, never another mode.
 BUDGETS: list[tuple[str, list[str]]] = [
-    (r"^hfscratch quickstart", ["--minutes", "2.5", "--eval_limit", "2"]),
+    (r"^hfscratch quickstart", ["--minutes", "1.5", "--eval_limit", "2"]),
     (r"^hfscratch pretrain", ["--max_steps", "4", "--eval_steps", "2", "--save_steps", "2", "--logging_steps", "1"]),
     (r"^hfscratch evaluate .*(--preset|--tasks|leaderboard)", ["--limit", "2"]),
     (r"^hfscratch evaluate .*--open_ended", ["--limit", "2", "--max_new_tokens", "8"]),
