@@ -6,8 +6,8 @@ decoding step the tokens eager greedy decoding gives.
 
 The default set compiles every preset with `torch_compile_backend: aot_eager` (dynamo and AOTAutograd's forward and
 backward graphs, as inductor gets them, without inductor's C++ code generation: about 7 s a layout); the slow set
-compiles two of them with inductor, what `torch_compile: true` alone picks (about 50 s a layout on 2 cores with a
-cold cache).
+compiles two of them with inductor, what `torch_compile: true` alone picks (45-60 s a layout on 2 cores with a
+cold cache, measured 2026-12-03).
 
 Found on the way (transformers 5.24): the Trainer's evaluation during and after training runs `trainer.model`, the
 uncompiled module (the compiled wrapper is `trainer.model_wrapped`); only an evaluation before any training
@@ -36,7 +36,7 @@ STEPS = 3
 PRESETS = ["llama", "gpt2", "bloom", "t5", "vaswani"]
 # Inductor's own code generation, on the two layouts whose graphs differ most from each other: rope with SwiGLU, and
 # the relative bias (bucketed in the graph) with GeGLU. The other three differ in pointwise ops and dropout, which the
-# aot_eager set above compiles through the same AOTAutograd graphs; 40-50 s a layout on 2 cores with a cold cache.
+# aot_eager set above compiles through the same AOTAutograd graphs.
 INDUCTOR_PRESETS = ["llama", "t5"]
 
 
@@ -156,6 +156,7 @@ def test_trainer_compiles_every_position_type(tmp_path, packed_corpus, preset):
 def test_trainer_compiles_with_inductor(tmp_path, packed_corpus, preset):
     import torch._inductor.config
 
-    # inductor draws dropout's masks with its own generator; torch's keeps a preset with dropout on the eager run's
+    # inductor draws dropout's masks with its own generator; torch's keeps them the eager run's for a preset with
+    # dropout (vaswani, if it is added to INDUCTOR_PRESETS)
     with torch._inductor.config.patch(fallback_random=True):
         check_compiled_run(tmp_path, packed_corpus, preset, backend=None)
