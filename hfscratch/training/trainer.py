@@ -6,6 +6,7 @@
 - the batch-size ramp, by trimming the micro-batches of a step before the Trainer counts their tokens;
 - a `TimeBudget` callback, when given, drives the learning-rate schedule by elapsed time as well as steps;
 - a run resumed from its final checkpoint trains nothing (the Trainer would train one step more);
+- a checkpoint's trainer_state.json is written only after every rank saved its RNG state;
 - under `torch_compile`, evaluation runs the compiled model too (the Trainer evaluates the uncompiled one);
 - throughput/MFU, validation perplexity and any callback's `pop_metrics()` (e.g. in-training lm-eval scores)
   added to the logs every logger (TensorBoard, ...) receives.
@@ -89,6 +90,13 @@ class PretrainTrainer(Trainer):
                 )
             scheduler.lr_lambdas = [budget.follow(f, num_training_steps) for f in scheduler.lr_lambdas]
         return scheduler
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        # Each rank saves its own rng_state_N.pth, then rank 0 writes trainer_state.json with no barrier in
+        # between; `resume_from_checkpoint: auto` takes a readable trainer_state.json to mean the checkpoint is
+        # complete, and a rank resumed without its RNG state only logs it. Wait for every rank's file first.
+        super()._save_rng_state(output_dir)
+        self.accelerator.wait_for_everyone()
 
     def _run_epoch(self, *args: Any, **kwargs: Any) -> Any:
         # The Trainer checks max_steps only after a step (DefaultFlowCallback.on_step_end), so a run resumed from

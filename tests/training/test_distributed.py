@@ -77,3 +77,17 @@ def test_ddp_with_two_processes(tmp_path, packed_corpus):
     out, info = train_two_processes(tmp_path, packed_corpus, torchrun(2))
     assert (info["deepspeed"], info["distributed_type"], info["world_size"]) == (False, "MULTI_CPU", 2)
     check_trained_and_reloadable(out, packed_corpus, STEPS)
+
+
+def test_a_checkpoint_is_marked_complete_only_after_every_rank_saved_its_rng_state(tmp_path, packed_corpus):
+    # `resume_from_checkpoint: auto` trusts a checkpoint whose trainer_state.json is readable; rank 1 saving its
+    # RNG state 3 s late must still find that file unwritten, or a kill in between resumes it without that state.
+    out = tmp_path / "model"
+    recipe = write_recipe(
+        tmp_path / "recipe.yaml", packed_corpus, out, max_steps=2, save_strategy="steps", save_steps=1
+    )
+    run([*torchrun(2), str(Path(__file__).with_name("slow_rank_rng.py")), str(recipe)])
+    for checkpoint in (out / "checkpoint-1", out / "checkpoint-2"):
+        rng_states = [checkpoint / f"rng_state_{rank}.pth" for rank in (0, 1)]
+        written_last = max(path.stat().st_mtime_ns for path in rng_states)
+        assert (checkpoint / "trainer_state.json").stat().st_mtime_ns >= written_last, checkpoint.name
