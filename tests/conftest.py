@@ -1,4 +1,4 @@
-"""Test-suite settings: nothing may wait on a network, and shared data is optional."""
+"""Test-suite settings: nothing may wait on a network, shared data is optional, the longest files run first."""
 
 import atexit
 import os
@@ -20,6 +20,22 @@ atexit.register(shutil.rmtree, os.environ["HFSCRATCH_CACHE"], ignore_errors=True
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# The longest files first (test_readme takes about 14 minutes): under `-n auto` each worker takes whole files in
+# collection order (pyproject's addopts), so a long file started last would leave the other workers idle.
+LONGEST_FIRST = [
+    "test_readme.py",
+    "test_quickstart.py",
+    "test_compiled_training.py",
+    "test_distributed.py",
+    "test_fsdp2.py",
+    "test_finetune_dpo.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ STEPS = ["plan", "curate", "tokenize", "pretrain", "evaluate", "model card", "sa
 SMALL = ["--train_tokens", "49152", "--pretrain_args", "--save_steps 8 --eval_steps 8 --logging_steps 4"]
 
 
-MINUTES = 5  # a 4-minute budget held its 5% alone, and ran 257 s beside the rest of the suite (load 3-4)
+MINUTES = 5
 
 
 def quickstart(out: Path, *args: str, budget: list[str] = SMALL, **popen) -> subprocess.Popen:
@@ -53,6 +53,7 @@ def load_in_fresh_process(model_dir: Path, tmp_path: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # its 5% is of the wall clock: beside another test's processes it measures their load
 def test_quickstart_end_to_end_within_its_minutes_then_reused(tmp_path, shared_data):
     out = tmp_path / "qs"
     started = time.monotonic()
