@@ -16,9 +16,9 @@ CHECKPOINT = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
 def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
     """The highest-step `checkpoint-N` whose `trainer_state.json` is readable.
 
-    The Trainer writes `trainer_state.json` last, after weights, optimizer, scheduler and RNG states, so a run
-    killed while saving leaves a folder without it (or with a truncated one). `get_last_checkpoint` would
-    pick that folder by its number alone.
+    The Trainer writes `trainer_state.json` last, after weights, optimizer, scheduler and RNG states (every
+    rank's: `PretrainTrainer` waits for them), so a run killed while saving leaves a folder without it (or with
+    a truncated one). `get_last_checkpoint` would pick that folder by its number alone.
     """
     folder = Path(output_dir)
     steps = sorted(
