@@ -424,8 +424,8 @@ class PythonDocsReader(SourceReader):
     @classmethod
     def license_files(cls, dist: importlib.metadata.Distribution) -> list[importlib.metadata.PackagePath]:
         """The distribution's installed licence files. Every task lists them, so RECORD's names are matched as
-        text and only the matches become paths: `dist.files` would build a path for each of the 74,000 files
-        installed beside torch (0.8 s a task)."""
+        text and only the matches become paths: `dist.files` would build a path for every installed file (74,000
+        in the kit's environment, lm-eval's and torch's 31,000 of them; 0.8 s a task)."""
         record = dist.read_text("RECORD")
         if record is None:  # an egg or a legacy install: no RECORD, importlib's other sources of the list
             return [file for file in dist.files or [] if cls.LICENSE_FILE.search(str(file))]
