@@ -452,6 +452,9 @@ class PythonDocsReader(SourceReader):
             yield f"stdlib/{relative.with_suffix('').as_posix()}", "docstring", lambda path=path: module_docstring(path)
 
 
+STDLIB_SKIPPED_FOLDERS = ("site-packages", "test", "idlelib", "lib2to3")
+
+
 def stdlib_modules(stdlib: Path) -> Iterator[Path]:
     """The standard library's `.py` files, without its tests, IDLE, lib2to3 and site-packages: those folders are
     never walked (an `rglob` of everything took 0.5 s a task, most of it in site-packages and the tests)."""
@@ -461,9 +464,6 @@ def stdlib_modules(stdlib: Path) -> Iterator[Path]:
             name for name in subfolders if name != "tests" and not (top and name in STDLIB_SKIPPED_FOLDERS)
         ]
         yield from (Path(folder, name) for name in files if name.endswith(".py"))
-
-
-STDLIB_SKIPPED_FOLDERS = ("site-packages", "test", "idlelib", "lib2to3")
 
 
 def read_text_or_none(file: Any) -> str | None:

@@ -1,12 +1,11 @@
 """torchrun entry of the checkpoint-barrier test: the pretrain CLI, with rank 1 saving its RNG state late.
 
-A slow disk on one rank, made deterministic: rank 1 sleeps `SLOW_RANK_DELAY_S` before `Trainer._save_rng_state`
+A slow disk on one rank, made deterministic: rank 1 sleeps `DELAY_S` before `Trainer._save_rng_state`
 writes its rng_state_1.pth, so a trainer_state.json written without waiting for it predates that file.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -14,12 +13,13 @@ from transformers import Trainer
 
 from hfscratch.training.cli import run_as_script
 
+DELAY_S = 3.0
 save_rng_state = Trainer._save_rng_state
 
 
 def save_rng_state_late(self: Trainer, output_dir: str) -> None:
     if self.args.process_index == 1:
-        time.sleep(float(os.environ.get("SLOW_RANK_DELAY_S", "3")))
+        time.sleep(DELAY_S)
     save_rng_state(self, output_dir)
 
 
