@@ -9,6 +9,7 @@ the one before; the launch scripts are written to `logs/<stage>/launch_script.sl
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,14 +36,20 @@ class SlurmOptions:
 
 
 def chain_executors(
-    stages: list[Stage], logs: Path, executor: str, workers: int, slurm: SlurmOptions, job_prefix: str
+    stages: list[Stage],
+    logs: Path,
+    executor: str,
+    workers: int,
+    slurm: SlurmOptions,
+    job_prefix: str,
+    preload: str | None,
 ) -> list[Any]:
     """One datatrove executor per stage, each depending on the one before. `workers` is how many tasks run
-    at once (-1: all); `executor` is "local" or "slurm"."""
+    at once (-1: all); `executor` is "local" or "slurm"; `preload` is the tasks' LD_PRELOAD (None: none)."""
     if executor == "local":
         from hfscratch.curation.progress import preload_in_workers
 
-        preload_in_workers(stages)
+        preload_in_workers(stages, preload)
     chain: list[Any] = []
     for stage in stages:
         common = {
@@ -66,7 +73,7 @@ def chain_executors(
                     time=slurm.slurm_time,
                     cpus_per_task=slurm.slurm_cpus_per_task,
                     mem_per_cpu_gb=slurm.slurm_mem_per_cpu_gb,
-                    venv_path=str(Path(slurm.slurm_venv) / "bin" / "activate") if slurm.slurm_venv else None,
+                    env_command=slurm_environment(slurm.slurm_venv, preload),
                     workers=workers,
                     slurm_logs_folder=str(logs / stage.name / "slurm"),
                     **common,
@@ -75,3 +82,10 @@ def chain_executors(
         else:
             raise ValueError(f"executor: expected local or slurm, got {executor!r}")
     return chain
+
+
+def slurm_environment(venv: str | None, preload: str | None) -> str | None:
+    """The job script's lines before the task runs: the virtual environment, then the tasks' LD_PRELOAD."""
+    lines = [] if venv is None else [f"source {shlex.quote(str(Path(venv) / 'bin' / 'activate'))}"]
+    lines += [] if preload is None else [f"export LD_PRELOAD={shlex.quote(preload)}"]
+    return " && ".join(lines) or None  # one line: datatrove indents it into its script template

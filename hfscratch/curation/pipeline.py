@@ -15,10 +15,12 @@ go to `logs/`.
 from __future__ import annotations
 
 import inspect
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hfscratch.core.allocator import PRELOAD
 from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.executors import SlurmOptions, Stage, chain_executors
 
@@ -266,7 +268,8 @@ def build_stages(args: CurateArguments) -> list[Stage]:
 def executors(args: CurateArguments, stages: list[Stage]) -> list[Any]:
     """One datatrove executor per stage, each depending on the one before."""
     logs = Path(args.output_dir).resolve() / "logs"
-    return chain_executors(stages, logs, args.executor, args.workers, args, job_prefix="curate")
+    preload = os.environ.get(PRELOAD)  # curation's tasks run with this process's allocator
+    return chain_executors(stages, logs, args.executor, args.workers, args, job_prefix="curate", preload=preload)
 
 
 def run_curation(args: CurateArguments) -> dict[str, Any] | None:

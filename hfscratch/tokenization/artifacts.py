@@ -33,6 +33,7 @@ class TokenizeStats(Artifact):
     skipped_examples: list[str] = field(default_factory=list)  # FILE:LINE: reason, the first few
     decontamination: dict[str, Any] | None = None
     settings: dict[str, Any] = field(default_factory=dict)  # the recipe's values that decide the output
+    allocator: str | None = None  # the C allocator the documents were encoded with (core/allocator.py)
 
 
 def finished_or_none(args: TokenizeArguments) -> TokenizeStats | None:
@@ -56,7 +57,7 @@ def finished_or_none(args: TokenizeArguments) -> TokenizeStats | None:
 
 
 # Where the output goes and how it is run, not what it is; the executor and its tasks decide token shards.
-RUN_KEYS = ("out", "num_proc", "overwrite", *(f.name for f in dataclasses.fields(SlurmOptions)))
+RUN_KEYS = ("out", "num_proc", "overwrite", "allocator", *(f.name for f in dataclasses.fields(SlurmOptions)))
 
 
 def output_settings(args: TokenizeArguments) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from hfscratch.core.allocator import restart_with
 from hfscratch.core.recipes import parse_recipe
 from hfscratch.tokenization.arguments import TokenizeArguments
 from hfscratch.tokenization.artifacts import TokenizeStats
@@ -46,6 +47,8 @@ def main(argv: Sequence[str]) -> int:
         prog="hfscratch tokenize",
         description="Step 1b: train a BPE tokenizer, decontaminate, and pack the corpus into train/validation blocks.",
     )
+    # Started again under the allocator asked for (core/allocator.py) before any work: it cannot change later.
+    restart_with(args.allocator, argv)
     from hfscratch.tokenization.pipeline import run_tokenize  # datasets, tokenizers: only once a run starts
 
     stats = run_tokenize(args)

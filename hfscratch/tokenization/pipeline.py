@@ -22,6 +22,7 @@ import pandas as pd
 from datasets import Dataset, DatasetDict
 from datasets.utils.py_utils import convert_file_size_to_int
 
+from hfscratch.core.allocator import check_loaded
 from hfscratch.core.recipes import RecipeError
 from hfscratch.tokenization.arguments import TokenizeArguments, check_paths
 from hfscratch.tokenization.artifacts import TokenizeStats, finished_or_none, output_settings
@@ -59,6 +60,7 @@ def run_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
     finished = finished_or_none(args)
     if finished is not None:
         return finished
+    allocator = check_loaded(args.allocator)  # this process encodes: `hfscratch tokenize` started it with one
     tokenizer = load_tokenizer(args.tokenizer) if args.tokenizer else None
     if tokenizer is not None and args.last_block == "pad" and tokenizer.pad_token_id is None:
         raise RecipeError(f"key 'tokenizer': {args.tokenizer!r} has no pad token; set last_block: drop")
@@ -117,6 +119,7 @@ def run_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
         skipped_examples=corpus.skipped_examples,
         decontamination=stats.get("decontamination"),
         settings=output_settings(args),
+        allocator=allocator,
     )
     result.write(out)  # last: the folder is complete
     return result

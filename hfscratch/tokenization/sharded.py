@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from hfscratch.core.allocator import PRELOAD, preload_value, resolve
 from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.executors import chain_executors
 from hfscratch.tokenization.arguments import TokenizeArguments
@@ -83,7 +85,9 @@ def run_sharded_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
     finish = functools.partial(write_stats, args, index)
     stages = tokenize_stages(readers(), decontamination, str(tokenizer_file), eos_token, args, finish)
     at_once = args.workers() if args.executor == "local" else -1  # Slurm: every task of the job array
-    chain = chain_executors(stages, out / "logs", args.executor, at_once, args, job_prefix="tokenize")
+    _, library = resolve(args.allocator)  # the tasks' allocator; each task checks that it runs it
+    preload = preload_value(library, os.environ.get(PRELOAD))
+    chain = chain_executors(stages, out / "logs", args.executor, at_once, args, "tokenize", preload)
     if args.executor == "slurm":
         chain[-1].run()  # submits its dependencies first
         print(f"Submitted {len(chain)} Slurm jobs; launch scripts in {out / 'logs'}/*/launch_script.slurm")
@@ -199,6 +203,7 @@ def write_stats(args: TokenizeArguments, index: NgramIndex | None) -> None:
         report = contamination_report(index, out / PARTS_DIR / "decontamination", checked)
         decontamination = {"action": args.decontaminate, **report.to_dict()}
         (out / "decontamination.json").write_text(json.dumps(decontamination, indent=2))
+    allocators = sorted(k.removeprefix("allocator/") for k in tokenizer_step["stats"] if k.startswith("allocator/"))
     vocab_size = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json")).get_vocab_size(with_added_tokens=True)
     plot_document_lengths({tag: c.without_eos() for tag, c in by_source.items()}, out / "doc_lengths.png")
     TokenizeStats(
@@ -217,6 +222,7 @@ def write_stats(args: TokenizeArguments, index: NgramIndex | None) -> None:
         skipped=skipped,
         decontamination=decontamination,
         settings=output_settings(args),
+        allocator=" + ".join(allocators) or None,  # one name unless tasks ran on machines that differ
     ).write(out)  # last: the folder is complete
     (out / SETTINGS_FILE).unlink(missing_ok=True)
 

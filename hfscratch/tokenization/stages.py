@@ -38,6 +38,7 @@ from datatrove.utils.batching import batched
 from datatrove.utils.tokenization import PipelineStepWithTokenizer
 from tokenizers import Tokenizer
 
+from hfscratch.core.allocator import check_loaded
 from hfscratch.core.recipes import RecipeError
 from hfscratch.curation.executors import Stage
 from hfscratch.tokenization.decontamination import ContaminationReport, Match, NgramIndex
@@ -126,7 +127,9 @@ class SplitSourceTokenizer(PipelineStepWithTokenizer):
     EOS) into `PARTS/<split>/<source>/RANK_unshuffled.ds`; at the end each file's documents are shuffled into
     `..._shuffled.ds` with datatrove's `TokenizedFile.copy`, by a generator seeded with (seed, rank).
     Counts per (split, source) of documents, tokens (EOS included) and characters go to the task's stats.
-    `threads` is the encoder's thread count, the cores the task has to itself (one where tasks share them).
+    `threads` is the encoder's thread count, the cores the task has to itself (one where tasks share them);
+    `allocator` the recipe's: the task fails where it asked for one that its process does not run, and counts
+    the one it ran (`allocator/<name>`).
     """
 
     name = "✍️ Tokenize by split and source"
@@ -140,10 +143,12 @@ class SplitSourceTokenizer(PipelineStepWithTokenizer):
         validation_fraction: float,
         seed: int,
         threads: int = 1,
+        allocator: str = "auto",
     ) -> None:
         super().__init__(tokenizer_file)
         self.output_folder, self.eos_token = output_folder, eos_token
         self.validation_fraction, self.seed, self.threads = validation_fraction, seed, threads
+        self.allocator = allocator
         self.batch_size = 1000
 
     @cached_property
@@ -164,6 +169,7 @@ class SplitSourceTokenizer(PipelineStepWithTokenizer):
         )
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        self.stat_update(f"allocator/{check_loaded(self.allocator)}")
         with encoder_threads(self.threads):
             yield from self.tokenize(data, rank)
 
@@ -253,7 +259,13 @@ def tokenize_stages(
     """The two stages of a sharded tokenization; `finish()` writes stats.json at the end of the merge."""
     out = str(Path(args.out).resolve())
     tokenizer = SplitSourceTokenizer(
-        f"{out}/{PARTS_DIR}", tokenizer_file, eos_token, args.validation_fraction, args.seed, task_cores(args)
+        f"{out}/{PARTS_DIR}",
+        tokenizer_file,
+        eos_token,
+        args.validation_fraction,
+        args.seed,
+        task_cores(args),
+        args.allocator,
     )
     steps = [*readers, *([decontamination] if decontamination else []), tokenizer]
     return [Stage("tokenize", steps, args.tasks), Stage("merge", [MergeShards(out, args.seed, finish)], 1)]

@@ -15,7 +15,7 @@ def test_local_workers_fork_from_a_server_that_imported_every_stage_module(tmp_p
     """Each stage's workers would otherwise import datatrove and the steps' modules again (0.9 s per stage)."""
     tokenizer = SplitSourceTokenizer(str(tmp_path), "tokenizer.json", "<eos>", 0.0, seed=0)
     stages = [Stage("tokenize", [tokenizer], tasks=2), Stage("merge", [], tasks=1)]
-    chain_executors(stages, tmp_path / "logs", "local", 2, SlurmOptions(), job_prefix="test")
+    chain_executors(stages, tmp_path / "logs", "local", 2, SlurmOptions(), "test", preload=None)
     preload = multiprocess.forkserver._forkserver._preload_modules
     assert preload[0] == "__main__"  # steps defined in the launching script still unpickle
     assert "hfscratch.tokenization.stages" in preload
