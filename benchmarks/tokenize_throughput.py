@@ -8,6 +8,11 @@ executor start-up included. The fixed corpus is the documentation installed with
 environment (every distribution's description and the standard library's `pydoc_data.topics`), repeated
 `--copies` times; nothing is downloaded.
 
+Every row runs under the system allocator and under the one `hfscratch tokenize` starts with here (mimalloc,
+else jemalloc, where installed: core/allocator.py), each in a fresh process started with it, as the
+command starts itself; the headline ratio is against the reference as run_clm.py runs, under the system
+allocator, and the same-allocator ratio is printed beside it.
+
     python benchmarks/tokenize_throughput.py [--copies 4] [--num_proc 2] [--repeats 2]
 """
 
@@ -15,13 +20,17 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -69,7 +78,7 @@ def ours(corpus: Any, tokenizer, block_size: int, num_proc: int, cache_dir: str)
     return len(blocks) * block_size
 
 
-def shards(corpus_file: str, tokenizer_dir: str, block_size: int, num_proc: int, cache_dir: str) -> int:
+def shards(corpus_file: str, tokenizer_dir: str, block_size: int, num_proc: int, cache_dir: str, allocator: str) -> int:
     """The datatrove stages, with the same tokenizer, writing token shards to `cache_dir`."""
     from hfscratch.tokenization.arguments import TokenizeArguments
     from hfscratch.tokenization.pipeline import run_tokenize
@@ -83,6 +92,7 @@ def shards(corpus_file: str, tokenizer_dir: str, block_size: int, num_proc: int,
         executor="local",
         tasks=num_proc,
         num_proc=num_proc,
+        allocator=allocator,
     )
     return run_tokenize(args).train["blocks"] * block_size
 
@@ -114,6 +124,53 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+LABELS = {
+    "reference": "reference (datasets.map + group_texts)",
+    "ours": "hfscratch tokenize + pack (datasets)",
+    "shards": "hfscratch tokenize --executor local",
+}
+
+
+def measure_all(folder: str, options: argparse.Namespace) -> dict[str, dict]:
+    """One run of each row in this process (started under one allocator); {row: tokens, wall_s, cpu_s}."""
+    import datasets
+    from transformers import AutoTokenizer
+
+    from hfscratch.core.allocator import loaded_allocator
+
+    datasets.disable_progress_bars()
+    datasets.disable_caching()  # every map recomputes; files still go to the (fresh) cache folder
+    corpus = datasets.load_from_disk(f"{folder}/corpus")  # on disk, as a real corpus is: maps write Arrow files
+    tokenizer = AutoTokenizer.from_pretrained(f"{folder}/tokenizer")
+    allocator = loaded_allocator()
+    runs = {
+        "reference": lambda _: reference(corpus, tokenizer, options.block_size, options.num_proc),
+        "ours": lambda cache: ours(corpus, tokenizer, options.block_size, options.num_proc, cache),
+        "shards": lambda cache: shards(
+            f"{folder}/corpus.jsonl", f"{folder}/tokenizer", options.block_size, options.num_proc, cache, allocator
+        ),
+    }
+    return {name: vars(measure(run)) | {"allocator": allocator} for name, run in runs.items()}
+
+
+def run_under(allocator: str, folder: str, argv: list[str]) -> dict[str, dict]:
+    """`measure_all` in a fresh process started under `allocator` (its LD_PRELOAD), as `hfscratch tokenize`
+    starts itself; the reference runs as run_clm.py would under it."""
+    from hfscratch.core.allocator import PRELOAD, preload_value, resolve
+
+    _, library = resolve(allocator)
+    env = dict(os.environ)
+    env.pop(PRELOAD, None)
+    if (value := preload_value(library, os.environ.get(PRELOAD))) is not None:
+        env[PRELOAD] = value
+    result = f"{folder}/result.json"
+    command = [sys.executable, __file__, *argv, "--measure_in", folder]
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = json.loads(Path(result).read_text())
+    assert all(r["allocator"] == allocator for r in runs.values()), f"asked for {allocator}, ran {runs}"
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=4)
@@ -121,56 +178,58 @@ def main() -> None:
     parser.add_argument("--block_size", type=int, default=1024)
     parser.add_argument("--num_proc", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--measure_in", help=argparse.SUPPRESS)  # a child process: measure once, write JSON
     options = parser.parse_args()
+    if options.measure_in:
+        runs = measure_all(options.measure_in, options)
+        Path(options.measure_in, "result.json").write_text(json.dumps(runs))
+        return
+
     import datasets
 
+    from hfscratch.core.allocator import resolve
     from hfscratch.tokenization.arguments import TokenizeArguments
     from hfscratch.tokenization.tokenizer import train_tokenizer
 
     datasets.disable_progress_bars()
-    datasets.disable_caching()  # every map recomputes; files still go to the (fresh) cache folder
-
-    corpus_dir = tempfile.TemporaryDirectory()
-    documentation_corpus(options.copies).save_to_disk(corpus_dir.name)
-    corpus = datasets.load_from_disk(corpus_dir.name)  # on disk, as a real corpus is: maps write Arrow files
+    folder = tempfile.TemporaryDirectory()
+    corpus = documentation_corpus(options.copies)
+    corpus.save_to_disk(f"{folder.name}/corpus")
     characters = sum(map(len, corpus["text"]))
     one_copy = corpus["text"][: len(corpus) // options.copies]
     tokenizer = train_tokenizer(iter([one_copy]), TokenizeArguments(corpus=".", vocab_size=options.vocab_size))
+    corpus.to_json(f"{folder.name}/corpus.jsonl")  # the token shards' input: a JSON-lines corpus
+    tokenizer.save_pretrained(f"{folder.name}/tokenizer")
+    fast = resolve("auto")[0]  # what `hfscratch tokenize` runs under here
+    allocators = ["system"] + ([fast] if fast != "system" else [])
     print(f"corpus: {len(corpus):,} documents, {characters / 1e6:.1f}M characters; BPE of {len(tokenizer):,} tokens")
-    print(f"workers: {options.num_proc}; block size {options.block_size}; best of {options.repeats} alternated runs")
-
-    corpus.to_json(f"{corpus_dir.name}/corpus.jsonl")  # the token shards' input: a JSON-lines corpus
-    tokenizer.save_pretrained(f"{corpus_dir.name}/tokenizer")
-    runs: dict[str, list[Timing]] = {"reference": [], "ours": [], "shards": []}
+    print(
+        f"workers: {options.num_proc}; block size {options.block_size}; allocators {', '.join(allocators)}; "
+        f"best of {options.repeats} alternated runs, each in a fresh process"
+    )
+    argv = [a for a in sys.argv[1:]]
+    timings: dict[tuple[str, str], list[Timing]] = {}
     for _ in range(options.repeats):  # alternated, so all see the same load from other processes
-        runs["reference"].append(measure(lambda _: reference(corpus, tokenizer, options.block_size, options.num_proc)))
-        runs["ours"].append(measure(lambda cache: ours(corpus, tokenizer, options.block_size, options.num_proc, cache)))
-        runs["shards"].append(
-            measure(
-                lambda cache: shards(
-                    f"{corpus_dir.name}/corpus.jsonl",
-                    f"{corpus_dir.name}/tokenizer",
-                    options.block_size,
-                    options.num_proc,
-                    cache,
-                )
-            )
-        )
-    best = {name: max(timings, key=lambda t: t.rate) for name, timings in runs.items()}
-    labels = {
-        "reference": "reference (datasets.map + group_texts)",
-        "ours": "hfscratch tokenize + pack (datasets)",
-        "shards": "hfscratch tokenize --executor local",
-    }
-    for name, timing in best.items():
-        # datatrove's workers are children of its forkserver, which getrusage never counts: no CPU figure for them.
-        per_cpu = "n/a" if name == "shards" else f"{timing.tokens / timing.cpu_s / 1e6:.2f}M"
-        print(
-            f"{labels[name]:<40} {timing.rate / 1e6:.2f}M tokens/s, {per_cpu} tokens per CPU-second "
-            f"({timing.tokens:,} tokens in blocks, {timing.wall_s:.1f} s)"
-        )
+        for allocator in allocators:
+            for name, run in run_under(allocator, folder.name, argv).items():
+                timings.setdefault((name, allocator), []).append(Timing(run["tokens"], run["wall_s"], run["cpu_s"]))
+    best = {key: max(runs, key=lambda t: t.rate) for key, runs in timings.items()}
+    print(f"{'tokens/s (wall)':<40} " + " ".join(f"{a:>16}" for a in allocators))
+    for name, label in LABELS.items():
+        cells = []
+        for allocator in allocators:
+            timing = best[name, allocator]
+            # datatrove's workers are children of its forkserver, which getrusage never counts: no CPU figure.
+            per_cpu = "" if name == "shards" else f" ({timing.tokens / timing.cpu_s / 1e6:.2f}/CPU-s)"
+            cells.append(f"{timing.rate / 1e6:.2f}M{per_cpu}")
+        print(f"{label:<40} " + " ".join(f"{c:>16}" for c in cells))
+    baseline = best["reference", "system"]  # run_clm.py as it runs: the system allocator
     for name in ("ours", "shards"):
-        print(f"ratio, {labels[name]}: {best[name].rate / best['reference'].rate:.2f}x the reference's tokens/s")
+        ratios = [f"{best[name, a].rate / baseline.rate:.2f}x with {a}" for a in allocators]
+        same = f"; {best[name, fast].rate / best['reference', fast].rate:.2f}x the reference under {fast}" * (
+            fast != "system"
+        )
+        print(f"ratio, {LABELS[name]}: {', '.join(ratios)} the reference's tokens/s (system){same}")
     print(f"load average during the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
