@@ -5,6 +5,7 @@ mapped to our layers' declared names. Patching needs no GPU; running Liger's Tri
 
 import importlib
 import importlib.metadata
+import logging
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ import transformers
 from torch import nn
 
 from hfscratch.models.hfscratch.modeling_hfscratch import (
+    HFScratchForCausalLM,
     HFScratchGeGLUMLP,
     HFScratchMLP,
     HFScratchRMSNorm,
@@ -113,8 +115,8 @@ def kernels_hub():
             installed = "kernels is not installed"
         pytest.skip(
             f"transformers {transformers.__version__} uses the kernels hub only with kernels >= {KERNELS_MIN_VERSION}, "
-            f"< {KERNELS_MAX_VERSION} ({installed}; the package index here has none newer than 0.17.2); without it "
-            "the hub decorators are no-ops and use_kernels=True raises"
+            f"< {KERNELS_MAX_VERSION} ({installed}); without it the hub decorators are no-ops and use_kernels=True "
+            "raises"
         )
     return importlib.import_module("kernels")
 
@@ -150,8 +152,7 @@ class InProcessRepository:
 def test_kernels_hub_replaces_the_declared_layers_on_cpu(make_model, input_ids, hidden_act, mlp_layer):
     """`use_kernels` (transformers' `set_use_kernels`, as `from_pretrained(use_kernels=True)` calls it) looks our
     layers up by their declared names and swaps in the mapped kernels' forwards: every RMSNorm (q/k norms too) and
-    every gated MLP, with the same logits. Checked on transformers 5.24 with kernels 0.17.2 relabelled 0.18.2: the
-    registry here has no version transformers accepts, so on this machine the test skips."""
+    every gated MLP, with the same logits (transformers 5.25 with kernels 0.19.1, which it requires)."""
     kernels = kernels_hub()
     assert (HFScratchRMSNorm.kernel_layer_name, HFScratchSwiGLUMLP.kernel_layer_name) == ("RMSNorm", "SwiGLUMLP")
     assert HFScratchGeGLUMLP.kernel_layer_name == "GeGLUMLP"
@@ -174,6 +175,20 @@ def test_kernels_hub_replaces_the_declared_layers_on_cpu(make_model, input_ids, 
     KERNEL_CALLS.clear()
     torch.testing.assert_close(model(input_ids).logits, expected)
     assert KERNEL_CALLS.count("RMSNorm") == 1 + 4 * len(layers) and KERNEL_CALLS.count("GatedMLP") == len(layers)
+
+
+@pytest.mark.parametrize("hidden_act", ["silu", "gelu_pytorch_tanh"])
+def test_a_saved_model_loads_without_warning_about_the_mlps_the_hub_maps_nothing_to(
+    make_model, tmp_path, caplog, hidden_act
+):
+    """transformers 5.25 kernelizes every model it loads; its hub mapping has no kernel for SwiGLUMLP or
+    GeGLUMLP, and the kernels package warned about each on every load (the quickstart's samples printed it)."""
+    kernels_hub()
+    make_model(hidden_act=hidden_act).save_pretrained(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        loaded = HFScratchForCausalLM.from_pretrained(tmp_path)
+    assert loaded.use_kernels  # kernelized at load: the warning had its chance
+    assert not [r.getMessage() for r in caplog.records if "No kernel mapping found" in r.getMessage()]
 
 
 def test_other_model_families_are_left_to_the_trainer(liger):

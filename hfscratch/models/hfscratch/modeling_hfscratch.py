@@ -46,6 +46,16 @@ from transformers.utils.output_capturing import capture_outputs
 
 from .configuration_hfscratch import ATTENTION_BIAS_POSITIONS, HFScratchConfig
 
+try:
+    from transformers.utils.generic import suppress_kernels_logging
+except ImportError:  # transformers 5.24: no kernelization at load, so nothing to silence
+
+    def suppress_kernels_logging(func: Callable | None = None, *, layers: set[str] | None = None) -> Callable:
+        return func if func is not None else (lambda fn: fn)
+
+
+UNMAPPED_HUB_LAYERS = {"SwiGLUMLP", "GeGLUMLP"}  # declared for the kernels hub, which maps nothing to them yet
+
 
 @use_kernel_forward_from_hub("RMSNorm")
 class HFScratchRMSNorm(nn.RMSNorm):
@@ -404,6 +414,13 @@ class HFScratchPreTrainedModel(PreTrainedModel):
                 f"position_embedding_type={position!r}; use 'flex_attention', 'sdpa' or 'eager'."
             )
         return super()._check_and_adjust_attn_implementation(attn_implementation, *args, **kwargs)
+
+    @suppress_kernels_logging(layers=UNMAPPED_HUB_LAYERS)
+    def set_use_kernels(self, *args, **kwargs):
+        # transformers >= 5.25 kernelizes every model it loads where `kernels` is installed, and its hub mapping
+        # has no kernel for the gated MLPs' names: each load would warn so, with nothing a user can do. A
+        # mapping given in `kernel_config` still swaps them (tests/models/test_kernels.py).
+        return super().set_use_kernels(*args, **kwargs)
 
     def _init_weights(self, module: nn.Module) -> None:
         # N(0, initializer_range) for linears and embeddings, ones/zeros for norms, RoPE frequencies
