@@ -156,17 +156,15 @@ def measure_all(folder: str, options: argparse.Namespace) -> dict[str, dict]:
 def run_under(allocator: str, folder: str, argv: list[str]) -> dict[str, dict]:
     """`measure_all` in a fresh process started under `allocator` (its LD_PRELOAD), as `hfscratch tokenize`
     starts itself; the reference runs as run_clm.py would under it."""
-    from hfscratch.core.allocator import PRELOAD, preload_value, resolve
+    from hfscratch.core.allocator import PRELOAD, preload_value, preloaded, resolve
 
     _, library = resolve(allocator)
-    env = dict(os.environ)
-    env.pop(PRELOAD, None)
-    if (value := preload_value(library, os.environ.get(PRELOAD))) is not None:
-        env[PRELOAD] = value
-    result = f"{folder}/result.json"
     command = [sys.executable, __file__, *argv, "--measure_in", folder]
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    runs = json.loads(Path(result).read_text())
+    log = Path(folder, f"measure-{allocator}.log")  # the child's progress bars and library output
+    with preloaded(preload_value(library, os.environ.get(PRELOAD))), log.open("w") as output:
+        if subprocess.run(command, stdout=output, stderr=subprocess.STDOUT).returncode != 0:
+            sys.exit(f"the measurement under {allocator} failed:\n{log.read_text()[-3000:]}")
+    runs = json.loads(Path(folder, "result.json").read_text())
     assert all(r["allocator"] == allocator for r in runs.values()), f"asked for {allocator}, ran {runs}"
     return runs
 
@@ -207,7 +205,7 @@ def main() -> None:
         f"workers: {options.num_proc}; block size {options.block_size}; allocators {', '.join(allocators)}; "
         f"best of {options.repeats} alternated runs, each in a fresh process"
     )
-    argv = [a for a in sys.argv[1:]]
+    argv = sys.argv[1:]
     timings: dict[tuple[str, str], list[Timing]] = {}
     for _ in range(options.repeats):  # alternated, so all see the same load from other processes
         for allocator in allocators:
@@ -226,8 +224,10 @@ def main() -> None:
     baseline = best["reference", "system"]  # run_clm.py as it runs: the system allocator
     for name in ("ours", "shards"):
         ratios = [f"{best[name, a].rate / baseline.rate:.2f}x with {a}" for a in allocators]
-        same = f"; {best[name, fast].rate / best['reference', fast].rate:.2f}x the reference under {fast}" * (
-            fast != "system"
+        same = (
+            ""
+            if fast == "system"
+            else f"; {best[name, fast].rate / best['reference', fast].rate:.2f}x the reference under {fast}"
         )
         print(f"ratio, {LABELS[name]}: {', '.join(ratios)} the reference's tokens/s (system){same}")
     print(f"load average during the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
