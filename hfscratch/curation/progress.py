@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -69,25 +69,33 @@ class QuietLocalExecutor(LocalPipelineExecutor):
 def preload_in_workers(stages: list[Any], preload: str | None) -> None:
     """Start the forkserver that the local executors' worker processes fork from, with the modules of every
     stage's steps imported once (instead of in each worker of each stage: about 0.9 s per stage on 2 cores)
-    and `preload` as its LD_PRELOAD (the allocator of the workers, core/allocator.py).
+    and `preload` as its LD_PRELOAD (the allocator of the workers, core/allocator.py)."""
+    start_forkserver({type(step).__module__ for stage in stages for step in stage.steps}, preload)
 
-    A forkserver this process started with other modules or another preload is stopped first: a worker forks
-    from it and keeps what it was started with, so it would silently run the earlier settings. `__main__`
-    stays first, as in multiprocessing's default, so that steps defined in the launching script unpickle."""
+
+def start_forkserver(modules: Iterable[str], preload: str | None) -> None:
+    """The forkserver of `preload_in_workers`, with `modules` imported; it starts in the background, so a
+    caller that knows its steps' modules early can start it before its own work and not wait for it later.
+
+    A forkserver this process started is kept if it has every one of `modules` and the same preload; otherwise
+    it is stopped first: a worker forks from it and keeps what it was started with, so it would silently run
+    the earlier settings. `__main__` stays first, as in multiprocessing's default, so that steps defined in the
+    launching script unpickle."""
     global _forkserver_settings
-    modules = ["__main__", *sorted({type(step).__module__ for stage in stages for step in stage.steps} - {"__main__"})]
-    settings = (modules, preload)
+    wanted = set(modules) - {"__main__"}
     server = multiprocess.forkserver._forkserver  # the context's own server (its `_stop` is what CPython's tests use)
-    if server._forkserver_pid is not None and settings == _forkserver_settings:
-        return
+    if server._forkserver_pid is not None and _forkserver_settings is not None:
+        imported, running_preload = _forkserver_settings
+        if wanted <= imported and preload == running_preload:
+            return
     server._stop()  # a no-op where none runs
-    server.set_forkserver_preload(modules)
+    server.set_forkserver_preload(["__main__", *sorted(wanted)])
     with preloaded(preload):
         server.ensure_running()
-    _forkserver_settings = settings
+    _forkserver_settings = (frozenset(wanted), preload)
 
 
-_forkserver_settings: tuple[list[str], str | None] | None = None  # what this process's forkserver started with
+_forkserver_settings: tuple[frozenset[str], str | None] | None = None  # what this process's forkserver started with
 
 
 class StageProgress:

@@ -41,7 +41,7 @@ from hfscratch.tokenization.stages import (
     corpus_readers,
     tokenize_stages,
 )
-from hfscratch.tokenization.stats import LengthCounts, plot_document_lengths
+from hfscratch.tokenization.stats import LengthCounts, import_pyplot_in_background, plot_document_lengths
 
 SETTINGS_FILE = ".settings.json"
 SAMPLE_PARTS = 16  # a capped tokenizer sample is drawn from this many byte ranges spread over the corpus
@@ -52,7 +52,7 @@ INDEX_CHUNK = 1 << 20  # documents per read of an index file (8 MB)
 def run_sharded_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
     """Run both stages here (local) and return the stats, or submit them (slurm) and return None."""
     # Here, not at the top: the merge task imports this module for `write_stats`, and transformers costs seconds.
-    from hfscratch.curation.progress import StageProgress, console, console_log_to
+    from hfscratch.curation.progress import StageProgress, console, console_log_to, start_forkserver
     from hfscratch.tokenization.corpus import corpus_files
     from hfscratch.tokenization.tokenizer import load_tokenizer, read_chat_template, train_tokenizer
 
@@ -63,6 +63,10 @@ def run_sharded_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
     claim_folder(out, args)
     fmt, files = corpus_files(Path(args.corpus))
     readers = functools.partial(corpus_readers, fmt, files)
+    _, library = resolve(args.allocator)  # the tasks' allocator; each task checks that it runs it
+    preload = preload_value(library, os.environ.get(PRELOAD))
+    if args.executor == "local":  # the workers' forkserver imports their steps while the tokenizer is made here
+        start_forkserver({type(step).__module__ for step in readers()} | {SplitSourceTokenizer.__module__}, preload)
     tokenizer_file = out / "tokenizer" / "tokenizer.json"
     if not tokenizer_file.is_file():  # a restarted run keeps the tokenizer its finished tasks used
         if args.tokenizer:
@@ -85,13 +89,14 @@ def run_sharded_tokenize(args: TokenizeArguments) -> TokenizeStats | None:
     finish = functools.partial(write_stats, args, index)
     stages = tokenize_stages(readers(), decontamination, str(tokenizer_file), eos_token, args, finish)
     at_once = args.workers() if args.executor == "local" else -1  # Slurm: every task of the job array
-    _, library = resolve(args.allocator)  # the tasks' allocator; each task checks that it runs it
-    preload = preload_value(library, os.environ.get(PRELOAD))
     chain = chain_executors(stages, out / "logs", args.executor, at_once, args, "tokenize", preload)
     if args.executor == "slurm":
         chain[-1].run()  # submits its dependencies first
         print(f"Submitted {len(chain)} Slurm jobs; launch scripts in {out / 'logs'}/*/launch_script.slurm")
         return None
+    # This process runs the merge task itself (a local executor of one worker runs it in-process), which plots:
+    # pyplot is imported while the tasks run, not after them.
+    import_pyplot_in_background()
     stream = console()
     for stage, executor in zip(stages, chain):
         with StageProgress(stage.name, out / "logs" / stage.name, stage.tasks, stream):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,13 +91,26 @@ def length_counts(lengths: pd.Series | np.ndarray) -> LengthCounts:
     return counts
 
 
-def plot_document_lengths(lengths: dict[str, LengthCounts], path: Path) -> None:
-    """Histogram of document lengths in tokens, one series per source, on log-spaced bins."""
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def import_pyplot_in_background() -> threading.Thread:
+    """Import matplotlib's pyplot in a thread started now: a process's first plot took about 1 s on 2 cores,
+    half of it the import. A plot drawn meanwhile waits for it on the import lock."""
+    thread = threading.Thread(target=pyplot, name="import-pyplot", daemon=True)
+    thread.start()
+    return thread
+
+
+def plot_document_lengths(lengths: dict[str, LengthCounts], path: Path) -> None:
+    """Histogram of document lengths in tokens, one series per source, on log-spaced bins."""
+    plt = pyplot()
     lengths = {tag: counts.at_least_one() for tag, counts in lengths.items()}  # the axis is logarithmic
     everything = sum(lengths.values(), LengthCounts())
     present = np.flatnonzero(everything.counts)

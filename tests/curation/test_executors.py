@@ -7,6 +7,7 @@ import os
 import multiprocess.forkserver
 
 from hfscratch.curation.executors import SlurmOptions, Stage, chain_executors
+from hfscratch.curation.progress import start_forkserver
 from hfscratch.tokenization.arguments import TokenizeArguments
 from hfscratch.tokenization.stages import SplitSourceTokenizer, task_cores
 
@@ -19,6 +20,20 @@ def test_local_workers_fork_from_a_server_that_imported_every_stage_module(tmp_p
     preload = multiprocess.forkserver._forkserver._preload_modules
     assert preload[0] == "__main__"  # steps defined in the launching script still unpickle
     assert "hfscratch.tokenization.stages" in preload
+
+
+def test_a_forkserver_started_early_is_kept_only_while_it_has_every_module_the_stages_need(tmp_path):
+    """`hfscratch tokenize` starts the forkserver before it makes the tokenizer, so that its imports overlap;
+    the executors keep that server where it imported all their steps' modules, and start another where not."""
+    server = multiprocess.forkserver._forkserver
+    start_forkserver({"hfscratch.tokenization.stages", "hfscratch.curation.sources"}, None)
+    early = server._forkserver_pid
+    tokenizer = SplitSourceTokenizer(str(tmp_path), "tokenizer.json", "<eos>", 0.0, seed=0)
+    chain_executors([Stage("tokenize", [tokenizer], 2)], tmp_path / "logs", "local", 2, SlurmOptions(), "t", None)
+    assert server._forkserver_pid == early
+    start_forkserver({"hfscratch.tokenization.stages", "hfscratch.curation.blocks"}, None)
+    assert server._forkserver_pid != early
+    assert "hfscratch.curation.blocks" in server._preload_modules
 
 
 def test_each_task_encodes_on_the_cores_it_has_to_itself(monkeypatch):
