@@ -8,8 +8,8 @@ For each size (MB of corpus JSON lines, built by build_debian_corpus.py as neste
 to token shards with as many tasks as the recipe's workers), each run as `nice -n 19` subprocesses (the machine
 is shared).
 Printed per size: MB/s per core of every curation stage (the MB entering it: the corpus's bytes for the first
-stage, documents' text for the others) and of the filter stage's steps (from datatrove's per-step times),
-end-to-end MB/s per core and its share of the steady state (the filter stage's MB/s per core), tokenize
+stage, documents' text for the others) and of the filter and MinHash-signature stages' steps (from datatrove's
+per-step times), end-to-end MB/s per core and its share of the steady state (the filter stage's MB/s per core), tokenize
 tokens/s, and the peak resident memory of each run (summed over the process tree, sampled every 0.2 s, and of
 its largest process). Results also go to WORK/data_scale.json.
 """
@@ -131,11 +131,11 @@ def stage_table(curated: Path, stdout: str, corpus_mb: float, workers: int) -> l
     return rows
 
 
-def filter_steps(curated: Path) -> list[dict]:
-    """The filter stage's steps: MB of text in, seconds summed over tasks (one core's time), MB/s per core."""
+def stage_steps(curated: Path, stage: str) -> list[dict]:
+    """A stage's steps: MB of text in, seconds summed over tasks (one core's time), MB/s per core."""
     from hfscratch.curation.report import merged_stats
 
-    logs = curated / "logs" / "filter"
+    logs = curated / "logs" / stage
     per_task = [json.loads(f.read_text()) for f in sorted((logs / "stats").glob("*.json"))]
     rows, flowing = [], 0.0  # characters of the documents that reach the next step
     for i, step in enumerate(merged_stats(logs) or []):
@@ -165,7 +165,8 @@ def measure(size_mb: float, work: Path, workers: int) -> dict:
     if "Already curated" in stdout:
         sys.exit(f"data_scale: {curated} was curated before; remove {work} to measure again")
     result["stages"] = stage_table(curated, stdout, manifest["mb"], workers)
-    result["filter_steps"] = filter_steps(curated)
+    result["filter_steps"] = stage_steps(curated, "filter")
+    result["minhash_steps"] = stage_steps(curated, "minhash-signatures")  # its one step, in steady state
     from hfscratch.curation.artifacts import CurationStats
 
     stats = CurationStats.read(curated)
@@ -227,12 +228,15 @@ def print_tables(results: list[dict]) -> None:
                 f"{row['wall_s']:.1f} s)"
             )
         print(f"| {stage} | " + " | ".join(cells) + " |")
-    print("\nFilter stage, per step: MB/s of text on one core (datatrove's step times summed over tasks)\n")
+    print(
+        "\nFilter and MinHash stages, per step: MB/s of text on one core (datatrove's step times summed over tasks)\n"
+    )
     print("| step | " + " | ".join(f"{r['corpus_mb']:.0f} MB corpus" for r in results) + " |")
     print("|---|" + "---|" * len(results))
-    for i, step in enumerate(results[0]["filter_steps"]):
-        cells = [f"{r['filter_steps'][i]['mb_s']:.2f}" if i < len(r["filter_steps"]) else "-" for r in results]
-        print(f"| {step['step']} | " + " | ".join(cells) + " |")
+    for key in ("filter_steps", "minhash_steps"):
+        for i, step in enumerate(results[0][key]):
+            cells = [f"{r[key][i]['mb_s']:.2f}" if i < len(r[key]) else "-" for r in results]
+            print(f"| {step['step']} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
