@@ -50,8 +50,10 @@ class TimeBudget(TrainerCallback):
         self.validation_seconds = 0.0  # the latest validation's duration: the closing one needs as long
         self.seconds_per_block: float | None = None  # of the latest validation
         self.last_step = math.inf  # set once the schedule has given a step its end value
+        self._reached = 0.0  # progress never goes back, though the end it is measured against moves with the load
         self.cut_short = False
         self._step_began = 0.0
+        self._cycle_began: float | None = None  # the previous step's end, unless a validation or save came between
         self._step_seconds_then = 0.0  # step time near the latest validation (0: not measured yet)
         self._steps_since_validation = 0
 
@@ -70,7 +72,8 @@ class TimeBudget(TrainerCallback):
             return 1.0
         used = (now - self.start) / (end - self.start) if end > self.start else 1.0
         by_time = self.start_progress + (1 - self.start_progress) * used
-        return min(1.0, max(by_steps, by_time))
+        self._reached = max(self._reached, min(1.0, max(by_steps, by_time)))
+        return self._reached
 
     def follow(self, schedule: ScheduleFunction, max_steps: int) -> Callable[[int], float]:
         """`schedule` (a LambdaLR function of the step) driven by `progress` instead of the step alone."""
@@ -82,10 +85,19 @@ class TimeBudget(TrainerCallback):
         """When the last step must end: the deadline, less one more validation and what the caller needs after
         training, both as the latest validation measured them, scaled by how much slower (or faster) the steps
         have become since: the machine's load changes between validations."""
-        slowdown = self.step_seconds / self._step_seconds_then if self._step_seconds_then else 1.0
-        per_block = self.seconds_per_block * slowdown if self.seconds_per_block is not None else None
+        per_block = self.seconds_per_block * self.slowdown if self.seconds_per_block is not None else None
         closing = self.closing(per_block) if self.closing else 0.0
-        return self.deadline - self.validation_seconds * slowdown - closing
+        return self.deadline - self.closing_validation_seconds - closing
+
+    @property
+    def slowdown(self) -> float:
+        """How much slower the steps are now than near the latest validation (1: not measured yet)."""
+        return self.step_seconds / self._step_seconds_then if self._step_seconds_then else 1.0
+
+    @property
+    def closing_validation_seconds(self) -> float:
+        """The time kept for the closing validation: the latest one's, scaled by the slowdown since."""
+        return self.validation_seconds * self.slowdown
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
         self.start = time.monotonic()
@@ -100,10 +112,17 @@ class TimeBudget(TrainerCallback):
             self.validation_seconds = metrics["eval_runtime"]
             self.seconds_per_block = 1 / metrics["eval_samples_per_second"]
             self._step_seconds_then, self._steps_since_validation = 0.0, 0
+        self._cycle_began = None  # the validation is no part of a step
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        self._cycle_began = None  # nor is a checkpoint
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        # A step's time is the whole cycle from the previous step's end: fetching the batch and logging happen
+        # outside on_step_begin..on_step_end, and on a loaded machine they can take longer than the step itself.
         now = time.monotonic()
-        self._recent.append(now - self._step_began)
+        self._recent.append(now - (self._cycle_began if self._cycle_began is not None else self._step_began))
+        self._cycle_began = now
         self.step_seconds = statistics.median(self._recent)  # a first step's warm-up or one slow step is no trend
         self._steps_since_validation += 1
         if not self._step_seconds_then and self._steps_since_validation >= RECENT_STEPS:

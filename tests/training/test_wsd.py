@@ -78,9 +78,9 @@ def test_wsd_under_a_time_budget_holds_the_peak_then_decays_over_the_last_part_o
 
     assert factor_at(0.5, 0) == pytest.approx(0.5 * 0.9 + 0.1)  # half of the warmup's 1% of the time
     assert factor_at(50, 10) == 1.0 and factor_at(79.9, 20) == 1.0  # stable for 80% of the time, whatever the step
+    assert peak * factor_at(80, 25) == peak  # the decay starts when 80% of the time is used
     assert factor_at(90, 30) == pytest.approx(0.1 + 0.9 * 0.5)  # half-way through the decay's 20% of the time
     assert factor_at(100, 40) == pytest.approx(0.1)  # the floor at the deadline
-    assert peak * factor_at(80, 25) == peak  # the decay starts when 80% of the time is used
 
 
 def test_schedule_options_are_checked_when_the_recipe_is_parsed(tmp_path):
