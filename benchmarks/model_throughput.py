@@ -123,7 +123,7 @@ def compile_comparison(args: argparse.Namespace, batch: torch.Tensor) -> None:
     for name, model in models.items():
         optimizers = {model: torch.optim.AdamW(model.parameters(), lr=1e-4)}
         eager_step = train_step(batch, autocast=False, optimizers=optimizers)
-        compiled = torch.compile(model, fullgraph=True)
+        compiled = torch.compile(model, fullgraph=True, mode=args.compile_mode)
         optimizers[compiled] = optimizers[model]  # the compiled module trains the same parameters
         compiled_step = train_step(batch, autocast=False, optimizers=optimizers)
         runs[f"{name} eager"] = lambda step=eager_step, model=model: step(model)
@@ -187,6 +187,12 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="ours vs Llama, eager and torch.compile'd, on the training step"
     )
+    parser.add_argument(
+        "--compile-mode",
+        choices=["default", "max-autotune-no-cudagraphs", "max-autotune"],
+        default="default",
+        help="torch.compile's mode, as a recipe's torch_compile_mode sets it",
+    )
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -196,7 +202,7 @@ def main() -> None:
         print(
             f"hidden {args.hidden_size}, {args.layers} layers, {args.heads} heads, vocab {args.vocab}, "
             f"batch {args.batch_size}x{args.seq_len}, {args.attn_implementation}, {torch.get_num_threads()} threads, "
-            f"torch {torch.__version__}, median of {args.samples} rotating samples"
+            f"torch {torch.__version__}, compile mode {args.compile_mode}, median of {args.samples} rotating samples"
         )
         compile_comparison(args, batch)
         return
